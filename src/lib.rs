@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod actor;
+mod bucket;
+mod config;
+mod error;
+mod messages;
+mod pacer;
+mod queue;
+mod reply;
+
+pub use actor::BucketActor;
+pub use bucket::LeakyBucket;
+pub use config::BucketConfig;
+pub use error::{AcquireError, ConfigError};
+pub use messages::{Acquire, Capacity, CapacityInfo, Granted, Shutdown, SimulateRestart};
+pub use reply::Reply;

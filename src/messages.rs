@@ -1,0 +1,152 @@
+use std::time::Duration;
+
+use actix::Message;
+
+use crate::AcquireError;
+
+/// Asks the bucket for `amount` units and waits, in FIFO order, until they are granted.
+///
+/// The answer is [`Granted`], or an [`AcquireError`] saying why not. `timeout` counts from
+/// the moment the bucket receives the request; `None` (or a timeout too long to represent,
+/// such as `Duration::MAX`) waits as long as it takes.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_leaky_bucket::Acquire;
+///
+/// assert_eq!(Acquire::default(), Acquire { amount: 1.0, timeout: None });
+/// let request = Acquire::new(2.5).with_timeout(Duration::from_millis(300));
+/// assert_eq!(request.timeout, Some(Duration::from_millis(300)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Acquire {
+    /// How much to take: a number from 0 to the bucket's capacity.
+    pub amount: f64,
+    /// The longest the caller is willing to wait, counted from the bucket's receipt.
+    pub timeout: Option<Duration>,
+}
+
+impl Acquire {
+    /// A request for `amount` with no timeout.
+    pub fn new(amount: f64) -> Self {
+        Self {
+            amount,
+            timeout: None,
+        }
+    }
+
+    /// The same request, answered [`AcquireError::Timeout`] if it cannot be granted within
+    /// `timeout`.
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+}
+
+impl Default for Acquire {
+    /// One unit, no timeout.
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl Message for Acquire {
+    type Result = Result<Granted, AcquireError>;
+}
+
+/// A granted [`Acquire`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Granted {
+    /// The amount granted.
+    pub amount: f64,
+    /// How long the request waited in the bucket, from receipt to grant.
+    pub waited: Duration,
+}
+
+/// Asks how full the bucket is, and whether `amount` would fit now. Changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityInfo {
+    /// The amount to check for.
+    pub amount: f64,
+}
+
+impl CapacityInfo {
+    /// A query for `amount`.
+    pub fn new(amount: f64) -> Self {
+        Self { amount }
+    }
+}
+
+impl Default for CapacityInfo {
+    /// A query for one unit, as limitor's `capacity_info()`.
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl Message for CapacityInfo {
+    type Result = Capacity;
+}
+
+/// The answer to [`CapacityInfo`]: limitor's pair, and the queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Capacity {
+    /// Whether `amount` fits in the bucket now: `needed_capacity <= 0`, to the nanosecond.
+    /// An [`Acquire`] is granted at once only if it fits and nobody waits ahead of it.
+    pub has_capacity: bool,
+    /// `level + amount - capacity`: how much must leak before `amount` fits.
+    pub needed_capacity: f64,
+    /// The bucket's level now.
+    pub level: f64,
+    /// How many requests wait in the queue.
+    pub waiters: usize,
+    /// The sum of their amounts.
+    pub queued_amount: f64,
+    /// How long an [`Acquire`] of `amount` sent now would wait behind the queue; `None` if
+    /// it would never be granted (an invalid amount, or a bucket shutting down).
+    pub wait: Option<Duration>,
+}
+
+/// Stops the bucket: gracefully, serving the queue first, or immediately.
+///
+/// Requests received after a `Shutdown` are answered [`AcquireError::ShuttingDown`]. The
+/// reply to a graceful shutdown comes once every earlier request has been answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shutdown {
+    graceful: bool,
+}
+
+impl Shutdown {
+    /// Serves the requests already received, in order and at the normal rate, then stops.
+    pub fn graceful() -> Self {
+        Self { graceful: true }
+    }
+
+    /// Answers every waiting request [`AcquireError::ShuttingDown`] now and stops.
+    pub fn immediate() -> Self {
+        Self { graceful: false }
+    }
+
+    /// Whether this shutdown serves the queue first.
+    pub fn is_graceful(&self) -> bool {
+        self.graceful
+    }
+}
+
+impl Message for Shutdown {
+    type Result = ();
+}
+
+/// Stops the actor's context as a crash would, so that tests can prove a supervised
+/// bucket keeps its level and queue across a restart. Not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct SimulateRestart;
+
+impl Message for SimulateRestart {
+    type Result = ();
+}

@@ -1,0 +1,64 @@
+//! The bucket starts empty, grants a burst of its capacity at once, then follows the leak
+//! exactly, with no drift, for whole and fractional amounts.
+
+mod common;
+
+use actix_leaky_bucket::{Acquire, BucketActor};
+use common::*;
+use std::time::Duration;
+
+#[actix_rt::test]
+async fn a_burst_of_capacity_then_one_grant_per_leak_interval() {
+    let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
+    let answers = answers(spawn_all(&addr, start, (0..40).map(|_| Acquire::new(1.0)))).await;
+    for (i, answer) in answers.iter().enumerate() {
+        let expected = ms(100 * (i as u64).saturating_sub(9));
+        if i < 10 {
+            assert_eq!(answer.0, Duration::ZERO, "burst grant {i}");
+        }
+        assert_granted(answer, 1.0, expected);
+        let waited = answer.1.as_ref().unwrap().waited;
+        assert_at(waited, expected);
+    }
+}
+
+#[actix_rt::test]
+async fn grants_stay_on_the_ideal_line_for_an_hour() {
+    // 3 per second does not divide a millisecond: each wait is 333_333_333 ns, rounded by
+    // the timer, and the level is computed from the actual clock, so no error accumulates.
+    let (addr, start) = start_paused(BucketActor::new(config(3.0, ms(1000)))).await;
+    let n = 3 * 3600 + 3;
+    let answers = answers(spawn_all(&addr, start, (0..n).map(|_| Acquire::new(1.0)))).await;
+    for (i, answer) in answers.iter().enumerate() {
+        let ideal_nanos = (i as u64).saturating_sub(2) * 1_000_000_000 / 3;
+        assert_granted(answer, 1.0, Duration::from_nanos(ideal_nanos));
+    }
+    assert_at(answers.last().unwrap().0, Duration::from_secs(3600));
+}
+
+#[actix_rt::test]
+async fn fractional_amounts_and_capacity() {
+    let (addr, start) = start_paused(BucketActor::new(config(2.5, ms(1000)))).await;
+    // 2.5 per second: 0.5 and 2.0 fill the bucket; 1.25 needs 1.25 to leak: 500 ms;
+    // 0.75 then needs 0.75 more: 300 ms later.
+    let amounts = [0.5, 2.0, 1.25, 0.75];
+    let answers = answers(spawn_all(&addr, start, amounts.map(Acquire::new))).await;
+    assert_eq!(answers[0].0, Duration::ZERO);
+    assert_eq!(answers[1].0, Duration::ZERO);
+    assert_granted(&answers[2], 1.25, ms(500));
+    assert_granted(&answers[3], 0.75, ms(800));
+}
+
+#[actix_rt::test]
+async fn an_idle_bucket_refills_its_burst() {
+    let (addr, start) = start_paused(BucketActor::new(config(5.0, ms(1000)))).await;
+    let first = answers(spawn_all(&addr, start, (0..5).map(|_| Acquire::new(1.0)))).await;
+    assert!(first.iter().all(|answer| answer.0 == Duration::ZERO));
+    tokio::time::sleep(ms(1000)).await;
+    let later = Instant::now();
+    let second = answers(spawn_all(&addr, later, (0..6).map(|_| Acquire::new(1.0)))).await;
+    assert!(second[..5].iter().all(|answer| answer.0 == Duration::ZERO));
+    assert_granted(&second[5], 1.0, ms(200));
+}
+
+use actix_rt::time::Instant;

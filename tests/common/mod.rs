@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: a bucket on paused time, and requests whose
+//! answers are recorded with the paused clock's time.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketConfig, CapacityInfo, Granted};
+use actix_rt::task::JoinHandle;
+use actix_rt::time::Instant;
+
+/// Tokio's timer wakes on the first millisecond tick at or after a deadline.
+pub const TICK: Duration = Duration::from_millis(1);
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub fn config(capacity: f64, period: Duration) -> BucketConfig {
+    BucketConfig::new(capacity, period).unwrap()
+}
+
+/// Pauses tokio's clock and starts `bucket` on this arbiter; returns its address and the
+/// instant all test times count from.
+pub async fn start_paused(bucket: BucketActor) -> (Addr<BucketActor>, Instant) {
+    tokio::time::pause();
+    let addr = bucket.start();
+    // One round trip: the actor has started, so its mailbox no longer parks senders.
+    addr.send(CapacityInfo::default()).await.unwrap();
+    (addr, Instant::now())
+}
+
+pub type Answer = (Duration, Result<Granted, AcquireError>);
+
+/// Sends `request` now, from a task of its own that records when the answer arrives.
+pub fn spawn_acquire(addr: &Addr<BucketActor>, start: Instant, request: Acquire) -> JoinHandle<Answer> {
+    let reply = addr.send(request);
+    actix_rt::spawn(async move {
+        let answer = reply.await.expect("the bucket answers every request");
+        (start.elapsed(), answer)
+    })
+}
+
+/// Sends each request now, in order.
+pub fn spawn_all(
+    addr: &Addr<BucketActor>,
+    start: Instant,
+    requests: impl IntoIterator<Item = Acquire>,
+) -> Vec<JoinHandle<Answer>> {
+    requests
+        .into_iter()
+        .map(|request| spawn_acquire(addr, start, request))
+        .collect()
+}
+
+pub async fn answers(handles: Vec<JoinHandle<Answer>>) -> Vec<Answer> {
+    let mut answers = Vec::with_capacity(handles.len());
+    for handle in handles {
+        answers.push(handle.await.unwrap());
+    }
+    answers
+}
+
+/// Lets every task that can run, run, without moving the paused clock.
+pub async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Asserts that `at` is `expected` to within the timer's resolution: never earlier, and
+/// at most one tick later.
+#[track_caller]
+pub fn assert_at(at: Duration, expected: Duration) {
+    assert!(
+        at >= expected && at <= expected + TICK,
+        "answered at {at:?}, expected {expected:?} (+ at most {TICK:?})"
+    );
+}
+
+/// Asserts a grant of `amount` at `expected` (to within a tick).
+#[track_caller]
+pub fn assert_granted(answer: &Answer, amount: f64, expected: Duration) {
+    match &answer.1 {
+        Ok(granted) => assert_eq!(granted.amount, amount),
+        Err(error) => panic!("expected a grant of {amount} at {expected:?}, got {error}"),
+    }
+    assert_at(answer.0, expected);
+}
