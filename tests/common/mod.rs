@@ -9,8 +9,14 @@ use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketConfig, Capac
 use actix_rt::task::JoinHandle;
 use actix_rt::time::Instant;
 
-/// Tokio's timer wakes on the first millisecond tick at or after a deadline.
+/// Tokio's timer resolution. The paused clock moves in whole ticks from the test's start.
 pub const TICK: Duration = Duration::from_millis(1);
+
+/// `at`, rounded up to a whole tick.
+pub fn next_tick(at: Duration) -> Duration {
+    let nanos = at.as_nanos().div_ceil(TICK.as_nanos());
+    TICK * u32::try_from(nanos).expect("test times fit in u32 ticks")
+}
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -68,17 +74,19 @@ pub async fn settle() {
     }
 }
 
-/// Asserts that `at` is `expected` to within the timer's resolution: never earlier, and
-/// at most one tick later.
+/// Asserts that `at` is the first instant the paused clock can show at or after
+/// `expected`: exactly `expected` when it is a whole number of milliseconds.
 #[track_caller]
 pub fn assert_at(at: Duration, expected: Duration) {
-    assert!(
-        at >= expected && at <= expected + TICK,
-        "answered at {at:?}, expected {expected:?} (+ at most {TICK:?})"
+    assert_eq!(
+        at,
+        next_tick(expected),
+        "answered at {at:?}, expected {expected:?}, on the paused clock {:?}",
+        next_tick(expected)
     );
 }
 
-/// Asserts a grant of `amount` at `expected` (to within a tick).
+/// Asserts a grant of `amount` at `expected`, as `assert_at`.
 #[track_caller]
 pub fn assert_granted(answer: &Answer, amount: f64, expected: Duration) {
     match &answer.1 {

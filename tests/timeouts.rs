@@ -1,0 +1,102 @@
+//! Timeouts count from the bucket's receipt of a request. A timeout that the queue ahead
+//! makes impossible is answered at once, with the projected wait as a retry hint; one
+//! that can be met is granted.
+
+mod common;
+
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor};
+use common::*;
+use std::time::Duration;
+
+#[actix_rt::test]
+async fn an_impossible_timeout_is_answered_at_once_with_the_projected_wait() {
+    let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..15).map(|_| Acquire::new(1.0)));
+    // 5 wait; a sixth needs 600 ms.
+    let late = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(599)));
+    let (at, answer) = late.await.unwrap();
+    assert_eq!(at, Duration::ZERO);
+    assert_eq!(
+        answer,
+        Err(AcquireError::Timeout {
+            amount: 1.0,
+            timeout: ms(599),
+            retry_after: ms(600),
+        })
+    );
+    // The rejected request cost nothing: the queue behind is untouched.
+    let answers = answers(queue).await;
+    assert_granted(&answers[14], 1.0, ms(500));
+}
+
+#[actix_rt::test]
+async fn a_timeout_that_can_be_met_is_granted() {
+    let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..15).map(|_| Acquire::new(1.0)));
+    let exact = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(600)));
+    let answer = exact.await.unwrap();
+    assert_granted(&answer, 1.0, ms(600));
+    answers(queue).await;
+}
+
+#[actix_rt::test]
+async fn the_timeout_counts_from_receipt_not_from_the_head_of_the_queue() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..4).map(|_| Acquire::new(1.0)));
+    // Three wait (due at 1, 2, 3 s). limitor would start this timeout's clock at 3 s and
+    // grant at 4 s; it must instead be refused now, since 4 s > 2.5 s.
+    let answer = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(2500)))
+        .await
+        .unwrap();
+    assert_eq!(answer.0, Duration::ZERO);
+    assert!(matches!(
+        answer.1,
+        Err(AcquireError::Timeout { retry_after, .. }) if retry_after == ms(4000)
+    ));
+    answers(queue).await;
+}
+
+#[actix_rt::test]
+async fn zero_timeout_is_a_try_acquire() {
+    let (addr, start) = start_paused(BucketActor::new(config(2.0, ms(1000)))).await;
+    let try_now = || Acquire::new(1.0).with_timeout(Duration::ZERO);
+    let answers = answers(spawn_all(&addr, start, [try_now(), try_now(), try_now()])).await;
+    assert_eq!(answers[0].0, Duration::ZERO);
+    assert!(answers[0].1.is_ok());
+    assert!(answers[1].1.is_ok());
+    assert_eq!(answers[2].0, Duration::ZERO);
+    assert!(matches!(
+        answers[2].1,
+        Err(AcquireError::Timeout { retry_after, .. }) if retry_after == ms(500)
+    ));
+}
+
+#[actix_rt::test]
+async fn duration_max_waits_as_long_as_it_takes() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let requests = (0..3).map(|_| Acquire::new(1.0).with_timeout(Duration::MAX));
+    let answers = answers(spawn_all(&addr, start, requests)).await;
+    assert_granted(&answers[0], 1.0, Duration::ZERO);
+    assert_granted(&answers[1], 1.0, ms(1000));
+    assert_granted(&answers[2], 1.0, ms(2000));
+}
+
+#[actix_rt::test]
+async fn waiters_whose_callers_left_do_not_count_against_a_timeout() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let first = spawn_acquire(&addr, start, Acquire::new(1.0));
+    let head = spawn_acquire(&addr, start, Acquire::new(1.0));
+    let gone: Vec<_> = spawn_all(&addr, start, (0..5).map(|_| Acquire::new(1.0)));
+    settle().await;
+    for handle in &gone {
+        handle.abort();
+    }
+    settle().await;
+    // Counting the five that left, the wait would be 7 s; without them it is 2 s.
+    let answer = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(2000)))
+        .await
+        .unwrap();
+    assert_granted(&answer, 1.0, ms(2000));
+    assert_granted(&first.await.unwrap(), 1.0, Duration::ZERO);
+    assert_granted(&head.await.unwrap(), 1.0, ms(1000));
+}
