@@ -67,6 +67,17 @@ pub async fn answers(handles: Vec<JoinHandle<Answer>>) -> Vec<Answer> {
     answers
 }
 
+/// Sleeps until exactly `at` after `start`. (A plain `sleep` on the paused clock ends on
+/// the tick after its deadline, as the timer rounds up.)
+pub async fn sleep_to(start: Instant, at: Duration) {
+    let target = start + at;
+    tokio::time::sleep_until((target - TICK).into()).await;
+    if let Some(rest) = target.checked_duration_since(Instant::now()) {
+        tokio::time::advance(rest).await;
+    }
+    assert_eq!(start.elapsed(), at);
+}
+
 /// Lets every task that can run, run, without moving the paused clock.
 pub async fn settle() {
     for _ in 0..10 {

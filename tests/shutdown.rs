@@ -1,0 +1,89 @@
+//! `Shutdown::graceful()` serves the requests received before it, in order and at the
+//! normal rate, and replies once they are served; `Shutdown::immediate()` answers every
+//! waiter at once. Either way, no waiter is left without an answer.
+
+mod common;
+
+use actix::{Actor, MailboxError};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, Shutdown};
+use common::*;
+use std::time::Duration;
+
+#[actix_rt::test]
+async fn graceful_serves_the_queue_at_the_rate_then_stops() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..4).map(|_| Acquire::new(1.0)));
+    let shutdown = {
+        let reply = addr.send(Shutdown::graceful());
+        actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
+    };
+    let late = spawn_acquire(&addr, start, Acquire::new(1.0)).await.unwrap();
+    assert_eq!(late, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
+
+    let answers = answers(queue).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_granted(answer, 1.0, ms(1000 * i as u64));
+    }
+    assert_eq!(shutdown.await.unwrap(), Ok(ms(3000)));
+    settle().await;
+    assert!(!addr.connected(), "the actor stopped");
+    assert_eq!(
+        addr.send(Acquire::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+}
+
+#[actix_rt::test]
+async fn graceful_on_an_idle_bucket_replies_at_once() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    addr.send(Shutdown::graceful()).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[actix_rt::test]
+async fn immediate_answers_every_waiter_and_pending_graceful_shutdown() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..100).map(|_| Acquire::new(1.0)));
+    let graceful = {
+        let reply = addr.send(Shutdown::graceful());
+        actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
+    };
+    sleep_to(start, ms(2500)).await;
+    addr.send(Shutdown::immediate()).await.unwrap();
+    let answers = answers(queue).await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i < 3 {
+            assert_granted(answer, 1.0, ms(1000 * i as u64));
+        } else {
+            assert_eq!(*answer, (ms(2500), Err(AcquireError::ShuttingDown)), "{i}");
+        }
+    }
+    assert_eq!(graceful.await.unwrap(), Ok(ms(2500)));
+}
+
+#[actix_rt::test]
+async fn dropping_every_address_still_serves_the_waiters() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    drop(addr);
+    let answers = answers(queue).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_granted(answer, 1.0, ms(1000 * i as u64));
+    }
+}
+
+#[actix_rt::test]
+async fn a_stopped_actor_answers_its_waiters() {
+    // However the actor ends, it answers the waiters it holds.
+    let addr = BucketActor::new(config(1.0, ms(1000))).start();
+    tokio::time::pause();
+    let start = actix_rt::time::Instant::now();
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    settle().await;
+    addr.send(actix_leaky_bucket::SimulateRestart).await.unwrap();
+    let answers = answers(queue).await;
+    assert!(answers[0].1.is_ok());
+    for answer in &answers[1..] {
+        assert_eq!(*answer, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
+    }
+}
