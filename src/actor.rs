@@ -137,9 +137,9 @@ impl BucketActor {
     }
 
     fn head_wait(&self) -> Duration {
-        self.queue
-            .head()
-            .map_or(Duration::ZERO, |head| self.bucket.time_until_fits(head.amount))
+        self.queue.head().map_or(Duration::ZERO, |head| {
+            self.bucket.time_until_fits(head.amount)
+        })
     }
 
     /// Grants, in order, every waiter at the head of the queue that fits now, skipping
@@ -243,12 +243,16 @@ impl BucketActor {
                 answer
             }
             State::Open => {
-                info!("graceful shutdown: serving {} waiters", self.queue.len());
                 self.grant_due(Instant::now(), ctx);
                 if self.queue.is_empty() {
+                    info!("graceful shutdown: nobody waits, stopping");
                     self.close(ctx);
                     return Reply::now(());
                 }
+                info!(
+                    "graceful shutdown: serving {} waiters first",
+                    self.queue.len()
+                );
                 let reply = ReplySlot::empty();
                 let answer = Reply::later(&reply);
                 self.state = State::Draining(vec![reply]);

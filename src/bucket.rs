@@ -162,12 +162,18 @@ mod tests {
     fn waits_are_exact_to_the_nanosecond() {
         let (mut bucket, start) = bucket(3.0, ms(1000));
         bucket.fill(3.0);
-        assert_eq!(bucket.time_until_fits(1.0), Duration::from_nanos(333_333_333));
+        assert_eq!(
+            bucket.time_until_fits(1.0),
+            Duration::from_nanos(333_333_333)
+        );
         assert_eq!(bucket.time_until_fits(0.0), Duration::ZERO);
         bucket.leak(start + Duration::from_nanos(333_333_333));
         assert!(bucket.fits(1.0));
         bucket.fill(1.0);
-        assert_eq!(bucket.time_until_fits(2.0), Duration::from_nanos(666_666_667));
+        assert_eq!(
+            bucket.time_until_fits(2.0),
+            Duration::from_nanos(666_666_667)
+        );
     }
 
     #[test]
@@ -220,7 +226,14 @@ mod tests {
         for amount in [0.0, -0.0, f64::MIN_POSITIVE, 5e-324, 0.5, 10.0] {
             assert_eq!(bucket.check_amount(amount), Ok(()), "{amount}");
         }
-        for amount in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, -5e-324, 10.000001] {
+        for amount in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            -5e-324,
+            10.000001,
+        ] {
             assert!(
                 matches!(
                     bucket.check_amount(amount),

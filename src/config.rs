@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn default_is_ten_per_second() {
         let config = BucketConfig::default();
-        assert_eq!(config, BucketConfig::new(10.0, Duration::from_secs(1)).unwrap());
+        assert_eq!(
+            config,
+            BucketConfig::new(10.0, Duration::from_secs(1)).unwrap()
+        );
     }
 
     #[test]

@@ -77,7 +77,9 @@ pub enum AcquireError {
         retry_after: Duration,
     },
     /// The bucket received a `Shutdown` before this request and grants nothing more.
-    #[error("the bucket is shutting down and grants nothing more: send requests to a running bucket")]
+    #[error(
+        "the bucket is shutting down and grants nothing more: send requests to a running bucket"
+    )]
     ShuttingDown,
 }
 

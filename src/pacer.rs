@@ -8,8 +8,13 @@ use actix_rt::time::{sleep_until, Instant, Sleep};
 
 use crate::BucketActor;
 
-/// Tokio's timer wakes on the first millisecond tick at or after a deadline.
-const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+/// Tokio's timer wakes on the first millisecond tick at or after a deadline, and the
+/// runtime's park rounds its timeout up to a millisecond as well: a timer can be up to two
+/// milliseconds late. The pacer yields through the last two.
+const SPIN_WINDOW: Duration = Duration::from_millis(2);
+
+/// The tick of tokio's timer.
+const TICK: Duration = Duration::from_millis(1);
 
 /// The bucket's one timer: wakes the actor when the head of the queue is due, or as soon
 /// as the head's caller gives up.
@@ -18,14 +23,17 @@ const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 /// so an idle bucket has no timer and no wake-ups. Actix polls it after every message, so
 /// it follows the actor's `wake_at` by resetting its sleep rather than arming another.
 ///
-/// The timer alone would grant up to a tick late, and a late grant is lost to the rate
-/// whenever the bucket would have drained below empty. So the pacer sleeps until one tick
-/// before the head is due and yields until the due instant. On a paused clock, which does
-/// not move while anything is runnable, it sees the clock stand still and sleeps instead.
+/// The timer alone would grant up to two milliseconds late, and a late grant is lost to
+/// the rate whenever the bucket would have drained below empty. So the pacer sleeps until
+/// [`SPIN_WINDOW`] before the head is due, then yields to the runtime until the due
+/// instant. A paused clock (in tests) does not move while anything is runnable: the pacer
+/// sees it stand still and from then on sleeps to the first tick at or after the due
+/// instant, where the paused clock lands exactly.
 pub(crate) struct Pacer {
     sleep: Pin<Box<Sleep>>,
     /// The clock at the last poll that yielded instead of sleeping.
     yielded_at: Option<Instant>,
+    clock_paused: bool,
 }
 
 impl Pacer {
@@ -33,6 +41,24 @@ impl Pacer {
         Self {
             sleep: Box::pin(sleep_until(deadline)),
             yielded_at: None,
+            clock_paused: false,
+        }
+    }
+
+    /// When to sleep until before `due`; `None` to yield instead.
+    fn alarm(&mut self, now: Instant, due: Instant) -> Option<Instant> {
+        if self.yielded_at == Some(now) {
+            self.clock_paused = true;
+        }
+        if self.clock_paused {
+            // The paused clock jumps to the first tick after the sleep's deadline.
+            let before_due = due.checked_sub(TICK).unwrap_or(now).max(now);
+            Some(before_due + Duration::from_nanos(1))
+        } else if due - now > SPIN_WINDOW {
+            Some(due - SPIN_WINDOW)
+        } else {
+            self.yielded_at = Some(now);
+            None
         }
     }
 }
@@ -57,16 +83,9 @@ impl ActorFuture<BucketActor> for Pacer {
                 bucket.grant_due(now, ctx);
                 continue;
             }
-            let clock_stands_still = this.yielded_at == Some(now);
-            if due - now <= TIMER_RESOLUTION && !clock_stands_still {
-                this.yielded_at = Some(now);
+            let Some(alarm) = this.alarm(now, due) else {
                 task.waker().wake_by_ref();
                 return Poll::Pending;
-            }
-            let alarm = if clock_stands_still {
-                due
-            } else {
-                due - TIMER_RESOLUTION
             };
             if this.sleep.deadline() != alarm {
                 this.sleep.as_mut().reset(alarm);

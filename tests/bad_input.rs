@@ -77,7 +77,11 @@ async fn capacity_info_reports_never_for_invalid_amounts() {
 async fn extreme_configs_never_panic() {
     // A bucket that leaks one unit in 5.8e11 years, and one that leaks 1e12 per second.
     let (slow, start) = start_paused(BucketActor::new(config(1.0, Duration::MAX))).await;
-    assert!(spawn_acquire(&slow, start, Acquire::new(1.0)).await.unwrap().1.is_ok());
+    assert!(spawn_acquire(&slow, start, Acquire::new(1.0))
+        .await
+        .unwrap()
+        .1
+        .is_ok());
     let a_century = Duration::from_secs(100 * 365 * 86_400);
     let refused = spawn_acquire(&slow, start, Acquire::new(1.0).with_timeout(a_century))
         .await
@@ -85,7 +89,10 @@ async fn extreme_configs_never_panic() {
     assert_eq!(refused.0, Duration::ZERO);
     assert!(matches!(
         refused.1,
-        Err(AcquireError::Timeout { retry_after: Duration::MAX, .. })
+        Err(AcquireError::Timeout {
+            retry_after: Duration::MAX,
+            ..
+        })
     ));
     // Duration::MAX is no timeout: the request waits, and a century passes quietly.
     let waiting = spawn_acquire(&slow, start, Acquire::new(1.0).with_timeout(Duration::MAX));

@@ -32,7 +32,10 @@ async fn a_caller_timeout_around_send_frees_its_place() {
         actix_rt::spawn(async move { tokio::time::timeout(ms(300), reply).await })
     };
     let patient = spawn_acquire(&addr, start, Acquire::new(1.0));
-    assert!(impatient.await.unwrap().is_err(), "the caller's own timeout fired");
+    assert!(
+        impatient.await.unwrap().is_err(),
+        "the caller's own timeout fired"
+    );
     // The impatient request would have been granted at 1 s; the patient one moves into
     // its place, and the bucket holds only what was granted.
     assert_granted(&patient.await.unwrap(), 1.0, ms(1000));

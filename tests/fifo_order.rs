@@ -26,7 +26,12 @@ async fn mixed_amounts_follow_the_model_and_the_conformance_bound() {
     let rate = 7.0; // per second
     let (addr, start) = start_paused(BucketActor::new(config(capacity, ms(1000)))).await;
     let amounts: Vec<f64> = (0..500u64).map(|i| ((i * 37 % 23) as f64) * 0.3).collect();
-    let answers = answers(spawn_all(&addr, start, amounts.iter().map(|&a| Acquire::new(a)))).await;
+    let answers = answers(spawn_all(
+        &addr,
+        start,
+        amounts.iter().map(|&a| Acquire::new(a)),
+    ))
+    .await;
 
     // The model: the k-th grant comes once the sum of amounts up to k, less the capacity,
     // has leaked.

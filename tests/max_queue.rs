@@ -30,10 +30,14 @@ async fn a_place_frees_when_the_head_is_granted() {
     let bucket = BucketActor::new(config(1.0, ms(1000))).max_queue(1);
     let (addr, start) = start_paused(bucket).await;
     let queue = spawn_all(&addr, start, (0..2).map(|_| Acquire::new(1.0)));
-    let refused = spawn_acquire(&addr, start, Acquire::new(1.0)).await.unwrap();
+    let refused = spawn_acquire(&addr, start, Acquire::new(1.0))
+        .await
+        .unwrap();
     assert!(matches!(refused.1, Err(AcquireError::QueueFull { .. })));
     tokio::time::sleep(ms(1000)).await;
-    let admitted = spawn_acquire(&addr, start, Acquire::new(1.0)).await.unwrap();
+    let admitted = spawn_acquire(&addr, start, Acquire::new(1.0))
+        .await
+        .unwrap();
     assert_granted(&admitted, 1.0, ms(2000));
     answers(queue).await;
 }
@@ -47,7 +51,9 @@ async fn callers_that_left_do_not_hold_places() {
     settle().await;
     waiters[2].abort();
     settle().await;
-    let admitted = spawn_acquire(&addr, start, Acquire::new(1.0)).await.unwrap();
+    let admitted = spawn_acquire(&addr, start, Acquire::new(1.0))
+        .await
+        .unwrap();
     assert_granted(&admitted, 1.0, ms(3000));
     assert_granted(&first.await.unwrap(), 1.0, Duration::ZERO);
 }

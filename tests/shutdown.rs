@@ -17,7 +17,9 @@ async fn graceful_serves_the_queue_at_the_rate_then_stops() {
         let reply = addr.send(Shutdown::graceful());
         actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
     };
-    let late = spawn_acquire(&addr, start, Acquire::new(1.0)).await.unwrap();
+    let late = spawn_acquire(&addr, start, Acquire::new(1.0))
+        .await
+        .unwrap();
     assert_eq!(late, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
 
     let answers = answers(queue).await;
@@ -80,7 +82,9 @@ async fn a_stopped_actor_answers_its_waiters() {
     let start = actix_rt::time::Instant::now();
     let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
     settle().await;
-    addr.send(actix_leaky_bucket::SimulateRestart).await.unwrap();
+    addr.send(actix_leaky_bucket::SimulateRestart)
+        .await
+        .unwrap();
     let answers = answers(queue).await;
     assert!(answers[0].1.is_ok());
     for answer in &answers[1..] {

@@ -39,7 +39,11 @@ pub async fn start_paused(bucket: BucketActor) -> (Addr<BucketActor>, Instant) {
 pub type Answer = (Duration, Result<Granted, AcquireError>);
 
 /// Sends `request` now, from a task of its own that records when the answer arrives.
-pub fn spawn_acquire(addr: &Addr<BucketActor>, start: Instant, request: Acquire) -> JoinHandle<Answer> {
+pub fn spawn_acquire(
+    addr: &Addr<BucketActor>,
+    start: Instant,
+    request: Acquire,
+) -> JoinHandle<Answer> {
     let reply = addr.send(request);
     actix_rt::spawn(async move {
         let answer = reply.await.expect("the bucket answers every request");
@@ -71,7 +75,7 @@ pub async fn answers(handles: Vec<JoinHandle<Answer>>) -> Vec<Answer> {
 /// the tick after its deadline, as the timer rounds up.)
 pub async fn sleep_to(start: Instant, at: Duration) {
     let target = start + at;
-    tokio::time::sleep_until((target - TICK).into()).await;
+    tokio::time::sleep_until(target - TICK).await;
     if let Some(rest) = target.checked_duration_since(Instant::now()) {
         tokio::time::advance(rest).await;
     }
