@@ -10,6 +10,10 @@ use crate::AcquireError;
 /// the moment the bucket receives the request; `None` (or a timeout too long to represent,
 /// such as `Duration::MAX`) waits as long as it takes.
 ///
+/// Send it with `send` and await the answer. Dropping that future cancels the request: it
+/// loses its place and consumes nothing. A request sent with `do_send` has nobody to
+/// answer: it takes its amount if it fits at once, and is otherwise skipped.
+///
 /// ```
 /// use std::time::Duration;
 /// use actix_leaky_bucket::Acquire;
