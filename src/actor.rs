@@ -7,18 +7,19 @@ use actix_rt::time::Instant;
 use log::{debug, info, warn};
 
 use crate::pacer::Pacer;
-use crate::queue::{WaitQueue, Waiter};
+use crate::queue::WaitQueue;
 use crate::reply::{Reply, ReplySlot};
 use crate::{
-    Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Granted, LeakyBucket, Shutdown,
-    SimulateRestart,
+    Acquire, AcquireError, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted, LeakyBucket,
+    Reconcile, Reconfigure, Shutdown, SimulateRestart, Stats,
 };
 
 /// A leaky-bucket rate limiter as an actix actor.
 ///
 /// It handles its messages one at a time, in the order its mailbox delivers them:
 /// [`Acquire`] requests are granted strictly first come, first served, at the bucket's
-/// leak rate; [`CapacityInfo`] reports the level and the queue; [`Shutdown`] stops it.
+/// leak rate; [`CapacityInfo`] and [`Stats`] report; [`Reconcile`] and [`Reconfigure`]
+/// adjust; [`Shutdown`] stops it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -44,7 +45,9 @@ pub struct BucketActor {
     max_queue: usize,
     queue: WaitQueue,
     state: State,
-    /// When the head of the queue is due; `None` while nobody waits.
+    stats: BucketStats,
+    /// When the head of the queue is due or the earliest deadline comes; `None` while
+    /// nobody waits.
     wake_at: Option<Instant>,
     pacer_running: bool,
 }
@@ -56,6 +59,8 @@ enum State {
     Closed,
 }
 
+type AcquireResult = Result<Granted, AcquireError>;
+
 impl BucketActor {
     /// An empty bucket with an unbounded queue.
     pub fn new(config: BucketConfig) -> Self {
@@ -64,6 +69,7 @@ impl BucketActor {
             max_queue: 0,
             queue: WaitQueue::default(),
             state: State::Open,
+            stats: BucketStats::default(),
             wake_at: None,
             pacer_running: false,
         }
@@ -79,22 +85,23 @@ impl BucketActor {
     fn acquire(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Reply<AcquireResult> {
         let Acquire { amount, timeout } = request;
         if !matches!(self.state, State::Open) {
-            return reject(AcquireError::ShuttingDown);
+            return self.refuse(AcquireError::ShuttingDown);
         }
         if let Err(error) = self.bucket.check_amount(amount) {
-            return reject(error);
+            return self.refuse(error);
         }
         let now = Instant::now();
-        self.grant_due(now, ctx);
+        self.serve(now, ctx);
         let mut refusal = self.refusal(amount, timeout);
         if refusal.is_some() && self.remove_abandoned(now, ctx) {
             refusal = self.refusal(amount, timeout);
         }
         if let Some(error) = refusal {
-            return reject(error);
+            return self.refuse(error);
         }
         if self.queue.is_empty() && self.bucket.fits(amount) {
             self.bucket.fill(amount);
+            self.stats.record_grant(amount, Duration::ZERO);
             debug!("granted {amount} at once, level {}", self.bucket.level());
             return Reply::now(Ok(Granted {
                 amount,
@@ -103,16 +110,22 @@ impl BucketActor {
         }
         let reply = ReplySlot::empty();
         let answer = Reply::later(&reply);
-        self.queue.push(Waiter {
-            amount,
-            received: now,
-            reply,
-        });
+        let deadline = timeout.and_then(|timeout| now.checked_add(timeout));
+        self.queue.push(amount, now, deadline, reply);
+        self.stats.record_queue_len(self.queue.len());
         debug!("{amount} waits, {} in the queue", self.queue.len());
         if self.queue.len() == 1 {
+            // Otherwise the wake-up planned for the head stands: an admitted request's
+            // deadline is never earlier than the head's grant.
             self.plan_wake(now, ctx);
         }
         answer
+    }
+
+    fn refuse<T>(&mut self, error: AcquireError) -> Reply<Result<T, AcquireError>> {
+        warn!("{error}");
+        self.stats.record_refusal(&error);
+        Reply::now(Err(error))
     }
 
     /// Why a request that cannot be granted at once may not wait, if it may not.
@@ -134,40 +147,22 @@ impl BucketActor {
         None
     }
 
+    /// How long until the head of the queue fits (zero if nobody waits).
     fn head_wait(&self) -> Duration {
         self.queue.head().map_or(Duration::ZERO, |head| {
             self.bucket.time_until_fits(head.amount)
         })
     }
 
-    /// Grants, in order, every waiter at the head of the queue that fits now, skipping
-    /// those whose callers have given up, and plans the next wake-up.
-    pub(crate) fn grant_due(&mut self, now: Instant, ctx: &mut Context<Self>) {
+    /// Brings the bucket up to `now`: grants the waiters that fit, answers those whose
+    /// deadlines have come, and plans the next wake-up.
+    pub(crate) fn serve(&mut self, now: Instant, ctx: &mut Context<Self>) {
         self.bucket.leak(now.into_std());
-        while let Some(head) = self.queue.head() {
-            let abandoned = head.reply.is_abandoned();
-            if !abandoned && !self.bucket.fits(head.amount) {
-                break;
-            }
-            let Some(waiter) = self.queue.pop() else {
-                break;
-            };
-            if abandoned {
-                debug!("skipped {}: its caller gave up", waiter.amount);
-                continue;
-            }
-            self.bucket.fill(waiter.amount);
-            let waited = now.saturating_duration_since(waiter.received);
-            let granted = Granted {
-                amount: waiter.amount,
-                waited,
-            };
-            if waiter.reply.send(Ok(granted)).is_err() {
-                self.bucket.drain(waiter.amount); // the caller left just now
-                continue;
-            }
-            debug!("granted {} after {waited:?}", waiter.amount);
+        self.grant_fitting(now);
+        if self.expire_deadlines(now) {
+            self.grant_fitting(now); // those behind an expired head may fit
         }
+        self.stats.record_queue_len(self.queue.len());
         if self.queue.is_empty() && matches!(self.state, State::Draining(_)) {
             info!("graceful shutdown: queue served");
             self.close(ctx);
@@ -176,22 +171,89 @@ impl BucketActor {
         }
     }
 
+    /// Grants, in order, every waiter at the head of the queue that fits, skipping those
+    /// already answered or whose callers have given up.
+    fn grant_fitting(&mut self, now: Instant) {
+        while let Some(head) = self.queue.head() {
+            let skip = head.is_answered() || head.is_abandoned();
+            if !skip && !self.bucket.fits(head.amount) {
+                break;
+            }
+            let Some(waiter) = self.queue.pop() else {
+                break;
+            };
+            if skip {
+                if !waiter.is_answered() {
+                    self.stats.cancelled += 1;
+                    debug!("skipped {}: its caller gave up", waiter.amount);
+                }
+                continue;
+            }
+            let waited = now.saturating_duration_since(waiter.received);
+            let granted = Granted {
+                amount: waiter.amount,
+                waited,
+            };
+            if waiter.reply.send(Ok(granted)).is_err() {
+                self.stats.cancelled += 1; // the caller left just now: nothing consumed
+                continue;
+            }
+            self.bucket.fill(waiter.amount);
+            self.stats.record_grant(waiter.amount, waited);
+            debug!("granted {} after {waited:?}", waiter.amount);
+        }
+    }
+
+    /// Answers `Timeout` to the waiters whose deadlines have come; true if any. This
+    /// happens only after a debt or a slower reconfiguration: a request is admitted only
+    /// when its projected grant meets its deadline.
+    fn expire_deadlines(&mut self, now: Instant) -> bool {
+        let mut expired = false;
+        let (stats, bucket) = (&mut self.stats, &self.bucket);
+        self.queue.expire(now, |waiter, queued_amount| {
+            let error = AcquireError::Timeout {
+                amount: waiter.amount,
+                timeout: waiter
+                    .deadline
+                    .map_or(Duration::ZERO, |deadline| deadline - waiter.received),
+                retry_after: bucket.time_until_fits(queued_amount + waiter.amount),
+            };
+            warn!("{error}");
+            stats.record_refusal(&error);
+            let _ = waiter.reply.send(Err(error));
+            expired = true;
+        });
+        expired
+    }
+
     /// Drops every waiter whose caller has given up; true if any was.
     fn remove_abandoned(&mut self, now: Instant, ctx: &mut Context<Self>) -> bool {
-        let removed = self.queue.remove_abandoned();
+        let removed = self
+            .queue
+            .remove_where(|waiter| waiter.is_abandoned())
+            .len();
         if removed > 0 {
+            self.stats.cancelled += removed as u64;
             debug!("removed {removed} waiters whose callers gave up");
-            self.grant_due(now, ctx);
+            self.serve(now, ctx);
         }
         removed > 0
     }
 
     fn plan_wake(&mut self, now: Instant, ctx: &mut Context<Self>) {
-        self.wake_at = (!self.queue.is_empty()).then(|| instant_after(now, self.head_wait()));
-        if let Some(deadline) = self.wake_at {
+        let head_due = self
+            .queue
+            .head()
+            .map(|_| instant_after(now, self.head_wait()));
+        let deadline = self.queue.earliest_deadline();
+        self.wake_at = match (head_due, deadline) {
+            (Some(due), Some(deadline)) => Some(due.min(deadline)),
+            (due, deadline) => due.or(deadline),
+        };
+        if let Some(wake_at) = self.wake_at {
             if !self.pacer_running {
                 self.pacer_running = true;
-                ctx.spawn(Pacer::new(deadline));
+                ctx.spawn(Pacer::new(wake_at));
             }
         }
     }
@@ -208,11 +270,11 @@ impl BucketActor {
     pub(crate) fn poll_head_abandoned(&self, task: &mut TaskContext<'_>) -> bool {
         self.queue
             .head()
-            .is_some_and(|head| head.reply.poll_abandoned(task))
+            .is_some_and(|head| !head.is_answered() && head.reply.poll_abandoned(task))
     }
 
     fn capacity(&mut self, amount: f64, ctx: &mut Context<Self>) -> Capacity {
-        self.grant_due(Instant::now(), ctx);
+        self.serve(Instant::now(), ctx);
         let open = matches!(self.state, State::Open);
         let wait = (open && self.bucket.check_amount(amount).is_ok())
             .then(|| self.bucket.time_until_fits(self.queue.amount() + amount));
@@ -224,6 +286,60 @@ impl BucketActor {
             queued_amount: self.queue.amount(),
             wait,
         }
+    }
+
+    fn reconcile(
+        &mut self,
+        costs: Reconcile,
+        ctx: &mut Context<Self>,
+    ) -> Reply<Result<(), AcquireError>> {
+        let Reconcile { actual, estimated } = costs;
+        if matches!(self.state, State::Closed) {
+            return self.refuse(AcquireError::ShuttingDown);
+        }
+        let capacity = self.bucket.config().capacity();
+        if let Some(amount) = [actual, estimated]
+            .into_iter()
+            .find(|cost| !(cost.is_finite() && *cost >= 0.0))
+        {
+            return self.refuse(AcquireError::InvalidAmount { amount, capacity });
+        }
+        let now = Instant::now();
+        self.bucket.leak(now.into_std());
+        let difference = actual - estimated;
+        if difference < 0.0 {
+            self.bucket.drain(-difference);
+            debug!("refunded {}, level {}", -difference, self.bucket.level());
+        } else {
+            self.bucket.fill(difference);
+            debug!("charged {difference} more, level {}", self.bucket.level());
+        }
+        self.serve(now, ctx);
+        Reply::now(Ok(()))
+    }
+
+    fn reconfigure(&mut self, config: BucketConfig, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.bucket.reconfigure(config, now.into_std());
+        info!(
+            "reconfigured to {} per {:?}, level {}",
+            config.capacity(),
+            config.period(),
+            self.bucket.level()
+        );
+        let too_big = self
+            .queue
+            .remove_where(|waiter| waiter.amount > config.capacity());
+        for waiter in too_big {
+            let error = AcquireError::InvalidAmount {
+                amount: waiter.amount,
+                capacity: config.capacity(),
+            };
+            warn!("{error}");
+            self.stats.record_refusal(&error);
+            let _ = waiter.reply.send(Err(error));
+        }
+        self.serve(now, ctx);
     }
 
     fn shutdown(&mut self, shutdown: Shutdown, ctx: &mut Context<Self>) -> Reply<()> {
@@ -241,7 +357,7 @@ impl BucketActor {
                 answer
             }
             State::Open => {
-                self.grant_due(Instant::now(), ctx);
+                self.serve(Instant::now(), ctx);
                 if self.queue.is_empty() {
                     info!("graceful shutdown: nobody waits, stopping");
                     self.close(ctx);
@@ -268,21 +384,17 @@ impl BucketActor {
 
     fn answer_everyone(&mut self) {
         for waiter in self.queue.take_all() {
-            let _ = waiter.reply.send(Err(AcquireError::ShuttingDown));
+            if waiter.reply.send(Err(AcquireError::ShuttingDown)).is_ok() {
+                self.stats.shutting_down += 1;
+            }
         }
+        self.stats.record_queue_len(0);
         if let State::Draining(waiting) = mem::replace(&mut self.state, State::Closed) {
             for reply in waiting {
                 let _ = reply.send(());
             }
         }
     }
-}
-
-type AcquireResult = Result<Granted, AcquireError>;
-
-fn reject(error: AcquireError) -> Reply<AcquireResult> {
-    warn!("{error}");
-    Reply::now(Err(error))
 }
 
 /// `now + wait`, capped at 30 years (as tokio caps its sleeps): past that, the
@@ -313,7 +425,7 @@ impl Actor for BucketActor {
         ctx.set_mailbox_capacity(0);
         if !matches!(self.state, State::Closed) {
             // After a restart: re-arm the timer that actix dropped, granting what is due.
-            self.grant_due(Instant::now(), ctx);
+            self.serve(Instant::now(), ctx);
         }
     }
 }
@@ -353,6 +465,32 @@ impl Handler<CapacityInfo> for BucketActor {
 
     fn handle(&mut self, query: CapacityInfo, ctx: &mut Context<Self>) -> Self::Result {
         Reply::now(self.capacity(query.amount, ctx))
+    }
+}
+
+impl Handler<Reconcile> for BucketActor {
+    type Result = Reply<Result<(), AcquireError>>;
+
+    fn handle(&mut self, costs: Reconcile, ctx: &mut Context<Self>) -> Self::Result {
+        self.reconcile(costs, ctx)
+    }
+}
+
+impl Handler<Reconfigure> for BucketActor {
+    type Result = Reply<()>;
+
+    fn handle(&mut self, Reconfigure(config): Reconfigure, ctx: &mut Context<Self>) -> Reply<()> {
+        self.reconfigure(config, ctx);
+        Reply::now(())
+    }
+}
+
+impl Handler<Stats> for BucketActor {
+    type Result = Reply<BucketStats>;
+
+    fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
+        self.serve(Instant::now(), ctx);
+        Reply::now(self.stats)
     }
 }
 

@@ -112,6 +112,13 @@ impl LeakyBucket {
         self.level = (self.level - amount).max(0.0);
     }
 
+    /// Switches to `config` from `now` on. The level is kept (leaked at the old rate up
+    /// to `now`), so a smaller capacity can leave the bucket above it, in debt.
+    pub fn reconfigure(&mut self, config: BucketConfig, now: Instant) {
+        self.leak(now);
+        self.config = config;
+    }
+
     /// What a request may exceed the capacity by and still fit: one nanosecond of leak,
     /// plus a trillionth of the capacity to absorb floating-point rounding. Waits are
     /// rounded to the nearest nanosecond, so after waiting `time_until_fits` a request
@@ -210,6 +217,25 @@ mod tests {
         let (mut bucket, _) = bucket(1.0, Duration::MAX);
         bucket.fill(1.0);
         assert_eq!(bucket.time_until_fits(1.0), Duration::MAX);
+    }
+
+    #[test]
+    fn reconfigure_keeps_the_level_leaked_at_the_old_rate() {
+        let (mut bucket, start) = bucket(10.0, ms(1000));
+        bucket.fill(10.0);
+        let slower = BucketConfig::new(4.0, ms(1000)).unwrap();
+        bucket.reconfigure(slower, start + ms(500));
+        assert_eq!(bucket.level(), 5.0);
+        assert_eq!(bucket.needed(1.0), 2.0);
+        assert_eq!(bucket.time_until_fits(1.0), ms(500));
+    }
+
+    #[test]
+    fn debt_takes_the_level_above_capacity() {
+        let (mut bucket, _) = bucket(10.0, ms(1000));
+        bucket.fill(10.0);
+        bucket.fill(5.0);
+        assert_eq!(bucket.time_until_fits(1.0), ms(600));
     }
 
     #[test]

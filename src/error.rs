@@ -81,6 +81,16 @@ pub enum AcquireError {
         "the bucket is shutting down and grants nothing more: send requests to a running bucket"
     )]
     ShuttingDown,
+    /// The bucket's actor has stopped, so its mailbox is closed (what actix reports as a
+    /// `MailboxError`, for callers that go through a [`BucketHandle`](crate::BucketHandle)).
+    #[error("the bucket's actor has stopped and can no longer answer: start a new bucket")]
+    Stopped,
+}
+
+impl From<actix::MailboxError> for AcquireError {
+    fn from(_: actix::MailboxError) -> Self {
+        Self::Stopped
+    }
 }
 
 fn invalid_amount_advice(amount: f64, capacity: f64) -> String {

@@ -15,10 +15,15 @@ mod messages;
 mod pacer;
 mod queue;
 mod reply;
+mod stats;
 
 pub use actor::BucketActor;
 pub use bucket::LeakyBucket;
 pub use config::BucketConfig;
 pub use error::{AcquireError, ConfigError};
-pub use messages::{Acquire, Capacity, CapacityInfo, Granted, Shutdown, SimulateRestart};
+pub use messages::{
+    Acquire, Capacity, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown, SimulateRestart,
+    Stats,
+};
 pub use reply::Reply;
+pub use stats::BucketStats;

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use actix::Message;
 
-use crate::AcquireError;
+use crate::{AcquireError, BucketConfig, BucketStats};
 
 /// Asks the bucket for `amount` units and waits, in FIFO order, until they are granted.
 ///
@@ -143,6 +143,61 @@ impl Shutdown {
 
 impl Message for Shutdown {
     type Result = ();
+}
+
+/// Settles the difference between a request's estimated and actual cost, once the
+/// actual cost is known (limitor's `reconcile`, for costs such as LLM tokens).
+///
+/// Answered at once. A cost lower than estimated is refunded: the level drops (never below
+/// zero) and waiters that now fit are granted at once. A cost higher than estimated is
+/// charged at once as debt: the level may rise above the capacity, and the waiters behind
+/// wait for it to leak. (limitor makes the caller wait to acquire the difference instead;
+/// a cost already spent cannot wait.)
+///
+/// ```
+/// use actix_leaky_bucket::Reconcile;
+///
+/// let settle = Reconcile::new(740.0, 1000.0); // 260 units come back
+/// assert_eq!(settle, Reconcile { actual: 740.0, estimated: 1000.0 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reconcile {
+    /// What the request really cost.
+    pub actual: f64,
+    /// What was acquired for it.
+    pub estimated: f64,
+}
+
+impl Reconcile {
+    /// Settles a request acquired as `estimated` that really cost `actual`.
+    pub fn new(actual: f64, estimated: f64) -> Self {
+        Self { actual, estimated }
+    }
+}
+
+impl Message for Reconcile {
+    type Result = Result<(), AcquireError>;
+}
+
+/// Changes the bucket's capacity and rate from now on.
+///
+/// The current level is kept, so reconfiguring grants no extra burst. The head of the queue
+/// is re-planned at the new rate. A waiter whose amount exceeds the new capacity is
+/// answered [`AcquireError::InvalidAmount`] at once; a waiter whose timeout can no longer
+/// be met is answered [`AcquireError::Timeout`] at its deadline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reconfigure(pub BucketConfig);
+
+impl Message for Reconfigure {
+    type Result = ();
+}
+
+/// Asks for the bucket's counters: answered with [`BucketStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats;
+
+impl Message for Stats {
+    type Result = BucketStats;
 }
 
 /// Stops the actor's context as a crash would, so that tests can prove a supervised

@@ -80,7 +80,7 @@ impl ActorFuture<BucketActor> for Pacer {
             };
             let now = Instant::now();
             if now >= due || bucket.poll_head_abandoned(task) {
-                bucket.grant_due(now, ctx);
+                bucket.serve(now, ctx);
                 continue;
             }
             let Some(alarm) = this.alarm(now, due) else {

@@ -1,4 +1,5 @@
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use actix_rt::time::Instant;
 
@@ -7,28 +8,54 @@ use crate::{AcquireError, Granted};
 
 /// A request that could not be granted at once.
 pub(crate) struct Waiter {
+    /// Rises by one with each waiter, so the queue is sorted by it.
+    id: u64,
     pub(crate) amount: f64,
     pub(crate) received: Instant,
+    pub(crate) deadline: Option<Instant>,
     pub(crate) reply: ReplySlot<Result<Granted, AcquireError>>,
+    /// Already answered out of turn (timed out): skipped when it reaches the head.
+    answered: bool,
 }
 
-/// The waiters in arrival order, with the sum of their amounts.
+impl Waiter {
+    /// Whether this waiter still expects a grant but its caller has given up.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        !self.answered && self.reply.is_abandoned()
+    }
+
+    pub(crate) fn is_answered(&self) -> bool {
+        self.answered
+    }
+}
+
+/// The waiters in arrival order, with the sum of their amounts and their deadlines.
+///
+/// A waiter answered out of turn (at its deadline) stays in place, marked, until it
+/// reaches the head: removing it from the middle would cost a pass over the queue.
 #[derive(Default)]
 pub(crate) struct WaitQueue {
     waiters: VecDeque<Waiter>,
+    /// The sum of the amounts of waiters not yet answered.
     amount: f64,
+    answered: usize,
+    next_id: u64,
+    /// Deadlines of waiters, earliest first; entries of waiters already gone are dropped
+    /// when they come to the top.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
 impl WaitQueue {
+    /// The number of waiters not yet answered.
     pub(crate) fn len(&self) -> usize {
-        self.waiters.len()
+        self.waiters.len() - self.answered
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.waiters.is_empty()
+        self.len() == 0
     }
 
-    /// The sum of the waiters' amounts.
+    /// The sum of the amounts of waiters not yet answered.
     pub(crate) fn amount(&self) -> f64 {
         self.amount
     }
@@ -37,32 +64,131 @@ impl WaitQueue {
         self.waiters.front()
     }
 
-    pub(crate) fn push(&mut self, waiter: Waiter) {
-        self.amount += waiter.amount;
-        self.waiters.push_back(waiter);
+    pub(crate) fn push(
+        &mut self,
+        amount: f64,
+        received: Instant,
+        deadline: Option<Instant>,
+        reply: ReplySlot<Result<Granted, AcquireError>>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(deadline) = deadline {
+            self.deadlines.push(Reverse((deadline, id)));
+        }
+        self.amount += amount;
+        self.waiters.push_back(Waiter {
+            id,
+            amount,
+            received,
+            deadline,
+            reply,
+            answered: false,
+        });
     }
 
     pub(crate) fn pop(&mut self) -> Option<Waiter> {
         let waiter = self.waiters.pop_front()?;
-        self.amount = if self.waiters.is_empty() {
-            0.0 // no rounding residue survives an empty queue
+        if waiter.answered {
+            self.answered -= 1;
         } else {
-            self.amount - waiter.amount
-        };
+            self.amount -= waiter.amount;
+        }
+        if self.is_empty() {
+            self.amount = 0.0; // no rounding residue survives an empty queue
+        }
+        self.forget_stale_deadlines();
         Some(waiter)
     }
 
-    /// Drops every waiter whose caller has given up; returns how many.
-    pub(crate) fn remove_abandoned(&mut self) -> usize {
-        let before = self.waiters.len();
-        self.waiters.retain(|waiter| !waiter.reply.is_abandoned());
-        self.amount = self.waiters.iter().map(|waiter| waiter.amount).sum();
-        before - self.waiters.len()
+    /// The earliest deadline of a waiter not yet answered.
+    pub(crate) fn earliest_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if self.find(id).is_some_and(|waiter| !waiter.answered) {
+                return Some(deadline);
+            }
+            self.deadlines.pop();
+        }
+        None
     }
 
-    /// Empties the queue, in order.
-    pub(crate) fn take_all(&mut self) -> VecDeque<Waiter> {
+    /// Marks as answered every waiter whose deadline is at or before `now`, handing each
+    /// to `answer`, in the order of their deadlines, with the amount still queued.
+    pub(crate) fn expire(&mut self, now: Instant, mut answer: impl FnMut(&Waiter, f64)) {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(index) = self.index_of(id) else {
+                continue;
+            };
+            let waiter = &mut self.waiters[index];
+            if waiter.answered {
+                continue;
+            }
+            waiter.answered = true;
+            self.answered += 1;
+            self.amount -= waiter.amount;
+            answer(waiter, self.amount);
+        }
+        if self.is_empty() {
+            self.amount = 0.0;
+        }
+    }
+
+    /// Removes the waiters for which `remove` is true, in one pass; returns them.
+    pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&Waiter) -> bool) -> Vec<Waiter> {
+        let mut removed = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.waiters.len());
+        for waiter in self.waiters.drain(..) {
+            if !waiter.answered && remove(&waiter) {
+                removed.push(waiter);
+            } else {
+                kept.push_back(waiter);
+            }
+        }
+        self.waiters = kept;
+        self.amount = self
+            .waiters
+            .iter()
+            .filter(|waiter| !waiter.answered)
+            .map(|waiter| waiter.amount)
+            .sum();
+        self.forget_stale_deadlines();
+        removed
+    }
+
+    /// Empties the queue, in order, leaving out waiters already answered.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter> {
         self.amount = 0.0;
+        self.answered = 0;
+        self.deadlines.clear();
         std::mem::take(&mut self.waiters)
+            .into_iter()
+            .filter(|waiter| !waiter.answered)
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.waiters
+            .binary_search_by_key(&id, |waiter| waiter.id)
+            .ok()
+    }
+
+    fn find(&self, id: u64) -> Option<&Waiter> {
+        self.index_of(id).map(|index| &self.waiters[index])
+    }
+
+    /// Keeps the deadline heap in proportion to the queue: granted waiters leave their
+    /// deadlines behind, which would otherwise pile up under a long timeout.
+    fn forget_stale_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.len() + 64 {
+            let live = self
+                .waiters
+                .iter()
+                .filter(|waiter| !waiter.answered)
+                .filter_map(|waiter| Some(Reverse((waiter.deadline?, waiter.id))));
+            self.deadlines = live.collect();
+        }
     }
 }
