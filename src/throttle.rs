@@ -6,6 +6,8 @@ use futures::Stream;
 
 use crate::{AcquireError, BucketHandle, Granted};
 
+type PendingGrant = BoxFuture<'static, Result<Granted, AcquireError>>;
+
 /// A stream that lets each item of an inner stream through only once its cost is
 /// acquired from a bucket, in order. Built by [`BucketHandle::throttle`].
 ///
@@ -38,7 +40,7 @@ pub struct Throttled<S: Stream, F> {
     bucket: BucketHandle,
     cost: F,
     /// The item waiting for its grant.
-    pending: Option<(S::Item, BoxFuture<'static, Result<Granted, AcquireError>>)>,
+    pending: Option<(S::Item, PendingGrant)>,
     inner_ended: bool,
 }
 

@@ -51,9 +51,8 @@ async fn debt_delays_the_next_waiter_by_debt_over_rate() {
 #[actix_rt::test]
 async fn debt_times_out_a_waiter_at_its_deadline() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
-    spawn_acquire(&addr, start, Acquire::new(10.0))
-        .await
-        .unwrap();
+    let full = spawn_acquire(&addr, start, Acquire::new(10.0)).await;
+    assert_granted(&full.unwrap(), 10.0, Duration::ZERO);
     let hasty = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(200)));
     let patient = spawn_acquire(&addr, start, Acquire::new(1.0));
     settle().await;

@@ -10,9 +10,8 @@ use std::time::Duration;
 #[actix_rt::test]
 async fn a_slower_rate_keeps_the_level_and_times_out_at_the_deadline() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
-    spawn_acquire(&addr, start, Acquire::new(10.0))
-        .await
-        .unwrap();
+    let full = spawn_acquire(&addr, start, Acquire::new(10.0)).await;
+    assert_granted(&full.unwrap(), 10.0, Duration::ZERO);
     let hasty = spawn_acquire(&addr, start, Acquire::new(1.0).with_timeout(ms(150)));
     let patient = spawn_acquire(&addr, start, Acquire::new(1.0));
     sleep_to(start, ms(50)).await;
@@ -55,9 +54,8 @@ async fn a_faster_rate_speeds_the_queue_up() {
 #[actix_rt::test]
 async fn waiters_above_a_smaller_capacity_are_refused_at_once() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
-    spawn_acquire(&addr, start, Acquire::new(10.0))
-        .await
-        .unwrap();
+    let full = spawn_acquire(&addr, start, Acquire::new(10.0)).await;
+    assert_granted(&full.unwrap(), 10.0, Duration::ZERO);
     let big = spawn_acquire(&addr, start, Acquire::new(8.0));
     let small = spawn_acquire(&addr, start, Acquire::new(2.0));
     settle().await;
@@ -79,9 +77,8 @@ async fn waiters_above_a_smaller_capacity_are_refused_at_once() {
 #[actix_rt::test]
 async fn reconfiguring_grants_no_extra_burst() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
-    spawn_acquire(&addr, start, Acquire::new(10.0))
-        .await
-        .unwrap();
+    let full = spawn_acquire(&addr, start, Acquire::new(10.0)).await;
+    assert_granted(&full.unwrap(), 10.0, Duration::ZERO);
     addr.send(Reconfigure(config(10.0, ms(1000))))
         .await
         .unwrap();
