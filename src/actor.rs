@@ -7,7 +7,7 @@ use actix_rt::time::Instant;
 use log::{debug, info, warn};
 
 use crate::pacer::Pacer;
-use crate::queue::WaitQueue;
+use crate::queue::{WaitQueue, Waiter};
 use crate::reply::{Reply, ReplySlot};
 use crate::{
     Acquire, AcquireError, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted, LeakyBucket,
@@ -92,13 +92,6 @@ impl BucketActor {
         }
         let now = Instant::now();
         self.serve(now, ctx);
-        let mut refusal = self.refusal(amount, timeout);
-        if refusal.is_some() && self.remove_abandoned(now, ctx) {
-            refusal = self.refusal(amount, timeout);
-        }
-        if let Some(error) = refusal {
-            return self.refuse(error);
-        }
         if self.queue.is_empty() && self.bucket.fits(amount) {
             self.bucket.fill(amount);
             self.stats.record_grant(amount, Duration::ZERO);
@@ -107,6 +100,13 @@ impl BucketActor {
                 amount,
                 waited: Duration::ZERO,
             }));
+        }
+        if let Some(error) = self.refusal(amount, timeout) {
+            if self.remove_abandoned() {
+                // Without the waiters that left, it may fit at once or be admitted.
+                return self.acquire(request, ctx);
+            }
+            return self.refuse(error);
         }
         let reply = ReplySlot::empty();
         let answer = Reply::later(&reply);
@@ -227,15 +227,11 @@ impl BucketActor {
     }
 
     /// Drops every waiter whose caller has given up; true if any was.
-    fn remove_abandoned(&mut self, now: Instant, ctx: &mut Context<Self>) -> bool {
-        let removed = self
-            .queue
-            .remove_where(|waiter| waiter.is_abandoned())
-            .len();
+    fn remove_abandoned(&mut self) -> bool {
+        let removed = self.queue.remove_where(Waiter::is_abandoned).len();
         if removed > 0 {
             self.stats.cancelled += removed as u64;
             debug!("removed {removed} waiters whose callers gave up");
-            self.serve(now, ctx);
         }
         removed > 0
     }
