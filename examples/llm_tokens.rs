@@ -48,7 +48,30 @@ async fn main() {
         ("explain leaky buckets to a five-year-old", 200),
         ("list ten prime numbers", 60),
         ("draft a polite reminder email", 180),
+        ("suggest names for a pet tortoise", 90),
+        ("rewrite this sentence more formally", 150),
+        ("outline a talk on actor systems", 380),
+        ("what rhymes with bucket", 30),
     ];
+    let monitor = {
+        let tokens = tokens.clone();
+        actix_rt::spawn(async move {
+            loop {
+                sleep(Duration::from_millis(250)).await;
+                let (Ok(capacity), Ok(stats)) = (tokens.capacity(0.0).await, tokens.stats().await)
+                else {
+                    break;
+                };
+                println!(
+                    "{}   level {:>6.1}, {} waiting, {} granted so far",
+                    stamp(),
+                    capacity.level,
+                    capacity.waiters,
+                    stats.granted
+                );
+            }
+        })
+    };
     let calls: Vec<_> = prompts
         .into_iter()
         .map(|(prompt, answer_tokens)| {
@@ -74,6 +97,7 @@ async fn main() {
     for call in calls {
         call.await.expect("call finished");
     }
+    monitor.abort();
 
     let stats = tokens.stats().await.expect("bucket running");
     println!(
