@@ -303,6 +303,13 @@ impl BucketActor {
         let now = Instant::now();
         self.bucket.leak(now.into_std());
         let difference = actual - estimated;
+        if !(self.bucket.level() + difference).is_finite() {
+            // A debt beyond any number could never be repaid, nor refunded.
+            return self.refuse(AcquireError::InvalidAmount {
+                amount: actual,
+                capacity,
+            });
+        }
         if difference < 0.0 {
             self.bucket.drain(-difference);
             debug!("refunded {}, level {}", -difference, self.bucket.level());

@@ -101,4 +101,19 @@ async fn bad_costs_are_refused_and_change_nothing() {
     addr.send(Reconcile::new(30.0, 4.0)).await.unwrap().unwrap();
     let capacity = addr.send(CapacityInfo::new(0.0)).await.unwrap();
     assert_eq!(capacity.level, 30.0);
+    // Debt that would overflow is refused; a huge finite one can be refunded in full.
+    addr.send(Reconcile::new(f64::MAX, 0.0))
+        .await
+        .unwrap()
+        .unwrap();
+    let overflow = addr.send(Reconcile::new(f64::MAX, 0.0)).await.unwrap();
+    assert!(
+        matches!(overflow, Err(AcquireError::InvalidAmount { amount, .. }) if amount == f64::MAX)
+    );
+    addr.send(Reconcile::new(0.0, f64::MAX))
+        .await
+        .unwrap()
+        .unwrap();
+    let capacity = addr.send(CapacityInfo::new(10.0)).await.unwrap();
+    assert_eq!((capacity.level, capacity.has_capacity), (0.0, true));
 }
