@@ -50,7 +50,14 @@ pub struct BucketActor {
     /// nobody waits.
     wake_at: Option<Instant>,
     pacer_running: bool,
+    /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
+    acquires_this_turn: u32,
 }
+
+/// Actix handles a whole mailbox in one poll. After this many requests the bucket yields
+/// to the runtime, so callers on its thread see their grants when they are made, not all
+/// at once at the end of a long drain.
+const ACQUIRES_PER_TURN: u32 = 64;
 
 enum State {
     Open,
@@ -72,6 +79,7 @@ impl BucketActor {
             stats: BucketStats::default(),
             wake_at: None,
             pacer_running: false,
+            acquires_this_turn: 0,
         }
     }
 
@@ -459,6 +467,12 @@ impl Handler<Acquire> for BucketActor {
     type Result = Reply<AcquireResult>;
 
     fn handle(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Self::Result {
+        self.acquires_this_turn += 1;
+        if self.acquires_this_turn == ACQUIRES_PER_TURN {
+            self.acquires_this_turn = 0;
+            // Stops the mailbox loop after this message for one turn of the scheduler.
+            ctx.wait(actix::fut::wrap_future(actix_rt::task::yield_now()));
+        }
         self.acquire(request, ctx)
     }
 }
