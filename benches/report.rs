@@ -58,7 +58,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        ALLOCATED.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         SystemAlloc.realloc(ptr, layout, new_size)
     }
 }
@@ -291,7 +294,11 @@ impl AccuracyRun {
             format!(" ({steady:.1} from 50 ms on)")
         };
         let done = if self.grants.len() < self.requests {
-            format!(", only {} of {} granted in time", self.grants.len(), self.requests)
+            format!(
+                ", only {} of {} granted in time",
+                self.grants.len(),
+                self.requests
+            )
         } else {
             String::new()
         };
@@ -456,6 +463,13 @@ fn bucket_depth(waiters: usize) -> DepthResult {
         .await;
         let last = replies.borrow().iter().max().copied().unwrap();
         let busy = (last - start).saturating_sub(min_waited.get());
+        if std::env::var_os("REPORT_PHASES").is_some() {
+            eprintln!(
+                "{waiters}: enqueue {:?}, grant phase {:?}",
+                (opens - min_waited.get()).saturating_duration_since(start),
+                last.saturating_duration_since(opens)
+            );
+        }
         DepthResult {
             per_request_ns: busy.as_nanos() as f64 / waiters as f64,
             heap_per_waiter: (heap_queued - heap_before) as f64 / waiters as f64,
@@ -640,7 +654,9 @@ fn svg(runs: &[&AccuracyRun]) -> String {
         .collect();
     let (lo, hi) = deviation
         .iter()
-        .fold((-1.0_f64, 1.0_f64), |(lo, hi), &(_, d)| (lo.min(d), hi.max(d)));
+        .fold((-1.0_f64, 1.0_f64), |(lo, hi), &(_, d)| {
+            (lo.min(d), hi.max(d))
+        });
     let y2 = |d: f64| top2 + H2 - H2 * (d - lo) / (hi - lo);
     let _ = writeln!(
         out,
@@ -693,16 +709,17 @@ fn svg(runs: &[&AccuracyRun]) -> String {
 
 fn main() {
     let mut rows: Vec<[String; 6]> = Vec::new();
-    let mut row = |what: &str, bucket: String, reference: String, ratio: String, target: &str, met: &str| {
-        rows.push([
-            what.to_string(),
-            bucket,
-            reference,
-            ratio,
-            target.to_string(),
-            met.to_string(),
-        ]);
-    };
+    let mut row =
+        |what: &str, bucket: String, reference: String, ratio: String, target: &str, met: &str| {
+            rows.push([
+                what.to_string(),
+                bucket,
+                reference,
+                ratio,
+                target.to_string(),
+                met.to_string(),
+            ]);
+        };
 
     eprintln!("throughput...");
     let (sequential, pipelined) = throughput();
