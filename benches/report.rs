@@ -1,0 +1,908 @@
+//! Accuracy, scale, memory and throughput ratios of the bucket, as one table (no harness).
+//!
+//! - Throughput: `Acquire` round trips on an unconstrained bucket (capacity 1e12 per second)
+//!   per second, over a trivial actix actor's `send` round trips, measured interleaved in the
+//!   same run: sequential (one caller awaits each) and pipelined (batches of 64).
+//! - Accuracy: one second of real time at 1k/s, 10k/s, 100k/s with capacity 10, and 100k/s
+//!   with capacity 100; one independent task (`actix_rt::spawn`) per request, `capacity +
+//!   rate` requests in all. The achieved rate is `(grants - capacity) / (last - first grant)`
+//!   as the callers observe them; the conformance bound (granted in any window of length t <=
+//!   capacity + rate * t) is checked over every pair of recorded grant times in O(n).
+//!   Peers at the same rates and bursts: governor (`until_ready`) and leaky-bucket
+//!   (`acquire_one`, refilling every millisecond, its shortest interval).
+//! - Scale: per-grant cost with 100k waiters queued in the bucket (independent tasks) over
+//!   the cost with 1k, and over a raw actix round trip at the same mailbox depth.
+//! - Memory: heap bytes per queued waiter (a counting global allocator), bucket minus raw
+//!   actix with the same number of callers waiting in its mailbox.
+//!
+//! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
+//! 100k/s run. Run with `cargo bench --bench report`; takes about half a minute.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Arbiter, Context, Handler, Message, System};
+use actix_leaky_bucket::{Acquire, BucketActor, BucketConfig, CapacityInfo};
+use common::{Echo, Ping};
+use futures::future::join_all;
+
+// ---------------------------------------------------------------------------------------
+// Counting allocator
+
+struct Counting;
+
+static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        SystemAlloc.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        SystemAlloc.dealloc(ptr, layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        SystemAlloc.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        SystemAlloc.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn heap() -> isize {
+    ALLOCATED.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// CPU time (user + system) of this process so far, in seconds; NaN where /proc is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name, which ends with the last ')': utime is the 12th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0, // USER_HZ is 100 on Linux
+        _ => f64::NAN,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+/// Sleeps on tokio's timer until `done` or `deadline`.
+async fn wait_until(done: impl Fn() -> bool, deadline: Instant) {
+    while !done() && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Blocks the arbiter's thread, so that messages pile up in a mailbox.
+struct Block(Duration);
+
+impl Message for Block {
+    type Result = ();
+}
+
+impl Handler<Block> for Echo {
+    type Result = ();
+
+    fn handle(&mut self, Block(duration): Block, _: &mut Context<Self>) {
+        std::thread::sleep(duration);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput
+
+struct ThroughputResult {
+    bucket_per_s: f64,
+    raw_per_s: f64,
+    clock_per_s: f64,
+    /// Median over rounds of bucket rate / raw rate, measured back to back.
+    ratio: f64,
+    /// The same against the trivial actor that reads the clock and answers 40 bytes.
+    clock_ratio: f64,
+}
+
+/// Like [`Ping`], but the handler reads tokio's clock once and the answer has the size of
+/// the bucket's (`Result<Granted, AcquireError>`, 40 bytes): what any bucket must pay.
+struct PingClock;
+
+impl Message for PingClock {
+    type Result = Result<[u64; 4], ()>;
+}
+
+impl Handler<PingClock> for Echo {
+    type Result = Result<[u64; 4], ()>;
+
+    fn handle(&mut self, _: PingClock, _: &mut Context<Self>) -> Self::Result {
+        let now = std::hint::black_box(actix_rt::time::Instant::now());
+        Ok([now.elapsed().subsec_nanos().into(), 0, 0, 0])
+    }
+}
+
+async fn time_sequential<F: Future>(count: usize, make: impl Fn() -> F) -> f64 {
+    let start = Instant::now();
+    for _ in 0..count {
+        make().await;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+async fn time_pipelined<F: Future>(count: usize, batch: usize, make: impl Fn() -> F) -> f64 {
+    let start = Instant::now();
+    for _ in 0..count / batch {
+        join_all((0..batch).map(|_| make())).await;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn throughput() -> (ThroughputResult, ThroughputResult) {
+    const COUNT: usize = 50_000;
+    const ROUNDS: usize = 9;
+    const BATCH: usize = 64;
+    System::new().block_on(async {
+        let config = BucketConfig::new(1e12, Duration::from_secs(1)).unwrap();
+        let bucket = BucketActor::new(config).start();
+        let echo = Echo.start();
+        let acquire = || async { bucket.send(Acquire::new(1.0)).await.unwrap().unwrap() };
+        let ping = || async { echo.send(Ping).await.unwrap() };
+        let ping_clock = || async { echo.send(PingClock).await.unwrap().unwrap() };
+        // Warm up.
+        time_sequential(COUNT, acquire).await;
+        time_sequential(COUNT, ping).await;
+        time_sequential(COUNT, ping_clock).await;
+        let mut results = Vec::new();
+        for pipelined in [false, true] {
+            let mut times: [Vec<f64>; 3] = Default::default();
+            let (mut ratios, mut clock_ratios) = (vec![], vec![]);
+            for round in 0..ROUNDS {
+                let mut time = [0.0; 3];
+                // Rotate which goes first, so that none always follows another.
+                for k in 0..3 {
+                    let which = (round + k) % 3;
+                    time[which] = match (pipelined, which) {
+                        (false, 0) => time_sequential(COUNT, acquire).await,
+                        (false, 1) => time_sequential(COUNT, ping).await,
+                        (false, _) => time_sequential(COUNT, ping_clock).await,
+                        (true, 0) => time_pipelined(COUNT, BATCH, acquire).await,
+                        (true, 1) => time_pipelined(COUNT, BATCH, ping).await,
+                        (true, _) => time_pipelined(COUNT, BATCH, ping_clock).await,
+                    };
+                }
+                ratios.push(time[1] / time[0]);
+                clock_ratios.push(time[2] / time[0]);
+                for k in 0..3 {
+                    times[k].push(COUNT as f64 / time[k]);
+                }
+            }
+            let [bucket, raw, clock] = times;
+            results.push(ThroughputResult {
+                bucket_per_s: median(bucket),
+                raw_per_s: median(raw),
+                clock_per_s: median(clock),
+                ratio: median(ratios),
+                clock_ratio: median(clock_ratios),
+            });
+        }
+        let pipelined = results.pop().unwrap();
+        let sequential = results.pop().unwrap();
+        (sequential, pipelined)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Accuracy
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    Bucket,
+    Governor,
+    LeakyBucket,
+}
+
+impl Limiter {
+    fn name(self) -> &'static str {
+        match self {
+            Limiter::Bucket => "actix-leaky-bucket",
+            Limiter::Governor => "governor",
+            Limiter::LeakyBucket => "leaky-bucket",
+        }
+    }
+}
+
+/// Where the conformance bound is checked once more, past the handling of the arrival burst.
+const STEADY_FROM: f64 = 0.05;
+
+struct AccuracyRun {
+    /// Grant times as the callers observed them, in seconds after the first, sorted.
+    grants: Vec<f64>,
+    requests: usize,
+    rate: f64,
+    capacity: f64,
+    /// CPU seconds per wall second while the requests were served.
+    cpu: f64,
+    /// CPU seconds per wall second in the 300 ms after the last grant (bucket only).
+    idle_cpu: Option<f64>,
+}
+
+impl AccuracyRun {
+    fn achieved(&self) -> f64 {
+        let span = self.grants.last().copied().unwrap_or(0.0);
+        let leaked = self.grants.len() as f64 - self.capacity;
+        if span > 0.0 {
+            leaked / span / self.rate
+        } else {
+            0.0
+        }
+    }
+
+    /// The achieved rate over the grants from [`STEADY_FROM`] on, over the configured one.
+    fn steady(&self) -> f64 {
+        let skip = self.grants.partition_point(|&t| t < STEADY_FROM);
+        let tail = &self.grants[skip.min(self.grants.len())..];
+        match (tail.first(), tail.last()) {
+            (Some(first), Some(last)) if last > first => {
+                (tail.len() - 1) as f64 / (last - first) / self.rate
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The largest excess over the conformance bound, in grants (<= 0: it holds).
+    ///
+    /// For grants i <= j, `j - i + 1 <= capacity + rate * (t_j - t_i)` is
+    /// `(j + 1 - rate t_j) - (i - rate t_i) <= capacity`: one pass, keeping the minimum of
+    /// `i - rate t_i` so far, checks every window that starts and ends on a grant.
+    fn conformance_excess(&self) -> f64 {
+        self.conformance_excess_from(0.0)
+    }
+
+    /// The same, over the windows that start `from` seconds after the first grant or later.
+    fn conformance_excess_from(&self, from: f64) -> f64 {
+        let mut min_start = f64::INFINITY;
+        let mut worst = f64::NEG_INFINITY;
+        let skip = self.grants.partition_point(|&t| t < from);
+        for (i, &t) in self.grants.iter().enumerate().skip(skip) {
+            min_start = min_start.min(i as f64 - self.rate * t);
+            worst = worst.max((i + 1) as f64 - self.rate * t - min_start - self.capacity);
+        }
+        worst
+    }
+
+    fn describe(&self) -> String {
+        const EPSILON: f64 = 1e-6;
+        let excess = self.conformance_excess();
+        let bound = if excess <= EPSILON {
+            "bound holds".to_string()
+        } else {
+            format!(
+                "bound **exceeded by {excess:.1}** ({:.0} us early)",
+                1e6 * excess / self.rate
+            )
+        };
+        let steady = self.conformance_excess_from(STEADY_FROM);
+        let steady = if excess <= EPSILON {
+            String::new()
+        } else if steady <= EPSILON {
+            " (holds from 50 ms on)".to_string()
+        } else {
+            format!(" ({steady:.1} from 50 ms on)")
+        };
+        let done = if self.grants.len() < self.requests {
+            format!(
+                ", only {} of {} granted in time",
+                self.grants.len(),
+                self.requests
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{:.1} % ({:.1} % from 50 ms on), {bound}{steady}, CPU {:.0} %{done}",
+            100.0 * self.achieved(),
+            100.0 * self.steady(),
+            100.0 * self.cpu
+        )
+    }
+}
+
+/// Spawns one task per request, each recording when its acquisition completed.
+fn spawn_requests<F, Fut>(count: usize, make: F, times: &Rc<RefCell<Vec<Instant>>>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    for _ in 0..count {
+        let acquisition = make();
+        let times = times.clone();
+        actix_rt::spawn(async move {
+            acquisition.await;
+            times.borrow_mut().push(Instant::now());
+        });
+    }
+}
+
+fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
+    let requests = (rate + capacity) as usize;
+    let system = System::new();
+    let run = system.block_on(async move {
+        let times = Rc::new(RefCell::new(Vec::with_capacity(requests)));
+        let period = Duration::from_secs_f64(f64::from(capacity) / f64::from(rate));
+        let bucket = BucketActor::new(BucketConfig::new(f64::from(capacity), period).unwrap());
+        let bucket = bucket.start();
+        let governor = Rc::new(governor::RateLimiter::direct(
+            governor::Quota::per_second(NonZeroU32::new(rate).unwrap())
+                .allow_burst(NonZeroU32::new(capacity).unwrap()),
+        ));
+        let leaky = Rc::new(
+            leaky_bucket::RateLimiter::builder()
+                .initial(capacity as usize)
+                .max(capacity as usize)
+                .refill((rate / 1000).max(1) as usize)
+                .interval(Duration::from_millis((1000 / u64::from(rate)).max(1)))
+                .build(),
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await; // the actor has started
+        let cpu_start = cpu_seconds();
+        let wall_start = Instant::now();
+        match limiter {
+            Limiter::Bucket => spawn_requests(
+                requests,
+                || {
+                    let bucket = bucket.clone();
+                    async move {
+                        bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                    }
+                },
+                &times,
+            ),
+            Limiter::Governor => spawn_requests(
+                requests,
+                || {
+                    let governor = governor.clone();
+                    async move { governor.until_ready().await }
+                },
+                &times,
+            ),
+            Limiter::LeakyBucket => spawn_requests(
+                requests,
+                || {
+                    let leaky = leaky.clone();
+                    async move { leaky.acquire_one().await }
+                },
+                &times,
+            ),
+        }
+        // The ideal run lasts one second after the first grant; give up after three.
+        let deadline = wall_start + Duration::from_secs(3);
+        wait_until(|| times.borrow().len() >= requests, deadline).await;
+        let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
+        let idle_cpu = if limiter == Limiter::Bucket {
+            let cpu_start = cpu_seconds();
+            let idle_start = Instant::now();
+            actix_rt::time::sleep(Duration::from_millis(300)).await;
+            Some((cpu_seconds() - cpu_start) / idle_start.elapsed().as_secs_f64())
+        } else {
+            None
+        };
+        let mut times = times.borrow().clone();
+        times.sort();
+        let first = times[0];
+        let grants = times.iter().map(|t| (*t - first).as_secs_f64()).collect();
+        AccuracyRun {
+            grants,
+            requests,
+            rate: f64::from(rate),
+            capacity: f64::from(capacity),
+            cpu,
+            idle_cpu,
+        }
+    });
+    drop(system); // drops whatever is still waiting
+    run
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale and memory
+
+struct DepthResult {
+    /// Wall time per request, in nanoseconds.
+    per_request_ns: f64,
+    /// Heap bytes per request while all of them wait.
+    heap_per_waiter: f64,
+    /// Whether every request was queued before the gate opened.
+    all_queued: bool,
+}
+
+/// `waiters` independent tasks each send one `Acquire` of 1 to a full bucket (rate 1e12 per
+/// second), behind a gate: an `Acquire` of the whole capacity, due when the bucket is empty
+/// again (200 ms or 1 s later). All of them queue; once the gate is granted, they all fit
+/// within 100 ns and are granted in one go. The per-grant cost is the busy time, `(last
+/// reply - start) - (grant - last receipt)`, over `waiters`: `Granted::waited` of the last
+/// waiter is exactly the idle gap between its receipt and its grant.
+fn bucket_depth(waiters: usize) -> DepthResult {
+    let gate = if waiters >= 10_000 {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(200)
+    };
+    System::new().block_on(async move {
+        let capacity = 1e12 * gate.as_secs_f64();
+        let bucket = BucketActor::new(BucketConfig::new(capacity, gate).unwrap()).start();
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        bucket.send(Acquire::new(capacity)).await.unwrap().unwrap();
+        let opens = Instant::now() + gate;
+        let gate_request = bucket.send(Acquire::new(capacity));
+        actix_rt::spawn(async move {
+            gate_request.await.unwrap().unwrap();
+        });
+        let replies = Rc::new(RefCell::new(Vec::with_capacity(waiters)));
+        let min_waited = Rc::new(Cell::new(Duration::MAX));
+        let heap_before = heap();
+        let start = Instant::now();
+        for _ in 0..waiters {
+            let bucket = bucket.clone();
+            let (replies, min_waited) = (replies.clone(), min_waited.clone());
+            actix_rt::spawn(async move {
+                let granted = bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                replies.borrow_mut().push(Instant::now());
+                min_waited.set(min_waited.get().min(granted.waited));
+            });
+        }
+        actix_rt::time::sleep_until((opens - gate / 5).into()).await;
+        let heap_queued = heap();
+        let info = bucket.send(CapacityInfo::new(1.0)).await.unwrap();
+        wait_until(
+            || replies.borrow().len() >= waiters,
+            opens + Duration::from_secs(5),
+        )
+        .await;
+        let last = replies.borrow().iter().max().copied().unwrap();
+        let busy = (last - start).saturating_sub(min_waited.get());
+        if std::env::var_os("REPORT_PHASES").is_some() {
+            eprintln!(
+                "{waiters}: enqueue {:?}, grant phase {:?}",
+                (opens - min_waited.get()).saturating_duration_since(start),
+                last.saturating_duration_since(opens)
+            );
+        }
+        DepthResult {
+            per_request_ns: busy.as_nanos() as f64 / waiters as f64,
+            heap_per_waiter: (heap_queued - heap_before) as f64 / waiters as f64,
+            all_queued: info.waiters == waiters + 1 && min_waited.get() > Duration::ZERO,
+        }
+    })
+}
+
+/// The same depth through a trivial actor: `count` independent tasks each send a `Ping`; on
+/// one thread, every task sends (and then waits) before the actor runs, so all of them are in
+/// the mailbox at once. Per request: (last reply - start) / count.
+fn raw_depth(count: usize) -> f64 {
+    System::new().block_on(async move {
+        let echo = Echo.start();
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        let replies = Rc::new(RefCell::new(Vec::with_capacity(count)));
+        let start = Instant::now();
+        for _ in 0..count {
+            let echo = echo.clone();
+            let replies = replies.clone();
+            actix_rt::spawn(async move {
+                echo.send(Ping).await.unwrap();
+                replies.borrow_mut().push(Instant::now());
+            });
+        }
+        wait_until(
+            || replies.borrow().len() >= count,
+            start + Duration::from_secs(10),
+        )
+        .await;
+        let last = replies.borrow().iter().max().copied().unwrap();
+        (last - start).as_nanos() as f64 / count as f64
+    })
+}
+
+/// Heap bytes per caller waiting in a raw actix mailbox: the actor's thread is blocked while
+/// `count` tasks send to it from this one.
+fn raw_heap_per_waiter(count: usize) -> f64 {
+    const GATE: Duration = Duration::from_millis(1000);
+    let arbiter = Arbiter::new();
+    let per_waiter = System::new().block_on(async move {
+        let echo = Echo::start_in_arbiter(&arbiter.handle(), |_| Echo);
+        echo.send(Ping).await.unwrap(); // started: its mailbox is unbounded
+        echo.do_send(Block(GATE));
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        let done = Rc::new(Cell::new(0));
+        let heap_before = heap();
+        let start = Instant::now();
+        for _ in 0..count {
+            let echo = echo.clone();
+            let done = done.clone();
+            actix_rt::spawn(async move {
+                echo.send(Ping).await.unwrap();
+                done.set(done.get() + 1);
+            });
+        }
+        actix_rt::time::sleep_until((start + GATE - GATE / 5).into()).await;
+        let heap_queued = heap();
+        wait_until(|| done.get() >= count, start + Duration::from_secs(10)).await;
+        arbiter.stop();
+        (heap_queued - heap_before) as f64 / count as f64
+    });
+    per_waiter
+}
+
+// ---------------------------------------------------------------------------------------
+// The plot
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&step| step >= raw)
+        .unwrap_or(10.0 * power)
+}
+
+fn svg(runs: &[&AccuracyRun]) -> String {
+    const W: f64 = 900.0;
+    const H1: f64 = 420.0;
+    const H2: f64 = 220.0;
+    const LEFT: f64 = 80.0;
+    const RIGHT: f64 = 20.0;
+    const TOP: f64 = 40.0;
+    const GAP: f64 = 70.0;
+    let colors = ["#1f77b4", "#d62728", "#2ca02c"];
+    let bucket = runs[0];
+    let (rate, capacity) = (bucket.rate, bucket.capacity);
+    let total = bucket.requests as f64;
+    let t_max = runs
+        .iter()
+        .filter_map(|run| run.grants.last().copied())
+        .fold(1.0_f64, f64::max)
+        .min(3.0);
+    let pw = W - LEFT - RIGHT;
+    let x = |t: f64| LEFT + pw * t / t_max;
+    let y1 = |n: f64| TOP + H1 - H1 * n / total;
+    let mut out = String::new();
+    let height = TOP + H1 + GAP + H2 + 50.0;
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="22" font-size="15">Cumulative grants, {} per second with a burst of {}: {} requests, one task each</text>"#,
+        rate, capacity, bucket.requests
+    );
+    // Axes and grid of the top panel.
+    let step = nice_step(total / 5.0);
+    for i in 0..=(total / step).floor() as usize {
+        let n = step * i as f64;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{:.0}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y1(n) + 4.0,
+            n,
+            y = y1(n)
+        );
+    }
+    let ticks = (t_max / 0.25).floor() as usize;
+    for i in 0..=ticks {
+        let t = i as f64 * 0.25;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{xt:.1}" x2="{xt:.1}" y1="{TOP}" y2="{}" stroke="#ddd"/><text x="{xt:.1}" y="{}" text-anchor="middle">{t:.2} s</text>"##,
+            TOP + H1,
+            TOP + H1 + 16.0,
+            xt = x(t)
+        );
+    }
+    // The ideal line: the burst at once, then the rate.
+    let t_ideal = (total - capacity) / rate;
+    let _ = writeln!(
+        out,
+        r##"<polyline fill="none" stroke="#000" stroke-dasharray="6 4" stroke-width="1.5" points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}"/>"##,
+        x(0.0),
+        y1(0.0),
+        x(0.0),
+        y1(capacity),
+        x(t_ideal.min(t_max)),
+        y1(capacity + rate * t_ideal.min(t_max))
+    );
+    for (run, color) in runs.iter().zip(colors) {
+        let step = (run.grants.len() / 2000).max(1);
+        let mut points = format!("{:.1},{:.1}", x(0.0), y1(0.0));
+        for (i, &t) in run.grants.iter().enumerate() {
+            if i % step == 0 || i + 1 == run.grants.len() {
+                let _ = write!(points, " {:.1},{:.1}", x(t.min(t_max)), y1((i + 1) as f64));
+            }
+        }
+        let _ = writeln!(
+            out,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>"#
+        );
+    }
+    // Legend.
+    let legend: Vec<(String, &str)> = std::iter::once(("ideal".to_string(), "#000"))
+        .chain(
+            runs.iter()
+                .zip(colors)
+                .zip([Limiter::Bucket, Limiter::Governor, Limiter::LeakyBucket])
+                .map(|((run, color), limiter)| {
+                    (
+                        format!("{} ({:.1} %)", limiter.name(), 100.0 * run.achieved()),
+                        color,
+                    )
+                }),
+        )
+        .collect();
+    for (i, (label, color)) in legend.iter().enumerate() {
+        let ly = TOP + 16.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            out,
+            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{label}</text>"#,
+            LEFT + 14.0,
+            LEFT + 40.0,
+            LEFT + 46.0,
+            ly + 4.0
+        );
+    }
+    // Bottom panel: the bucket's grants minus the ideal count at each grant.
+    let top2 = TOP + H1 + GAP;
+    let deviation: Vec<(f64, f64)> = bucket
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| (t, (i + 1) as f64 - (capacity + rate * t).min(total)))
+        .collect();
+    let (lo, hi) = deviation
+        .iter()
+        .fold((-1.0_f64, 1.0_f64), |(lo, hi), &(_, d)| {
+            (lo.min(d), hi.max(d))
+        });
+    let y2 = |d: f64| top2 + H2 - H2 * (d - lo) / (hi - lo);
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="{}" font-size="13">actix-leaky-bucket: grants minus the ideal count at each grant (above 0: ahead; below: behind)</text>"#,
+        top2 - 10.0
+    );
+    for i in 0..=4 {
+        let d = lo + (hi - lo) * i as f64 / 4.0;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{d:.1}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y2(d) + 4.0,
+            y = y2(d)
+        );
+    }
+    for i in 0..=ticks {
+        let t = i as f64 * 0.25;
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{t:.2} s</text>"#,
+            x(t),
+            top2 + H2 + 16.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#000" stroke-dasharray="6 4"/>"##,
+        W - RIGHT,
+        y = y2(0.0)
+    );
+    let step = (deviation.len() / 3000).max(1);
+    let points: Vec<String> = deviation
+        .iter()
+        .step_by(step)
+        .map(|&(t, d)| format!("{:.1},{:.1}", x(t.min(t_max)), y2(d)))
+        .collect();
+    let _ = writeln!(
+        out,
+        r#"<polyline fill="none" stroke="{}" stroke-width="1" points="{}"/>"#,
+        colors[0],
+        points.join(" ")
+    );
+    out.push_str("</svg>\n");
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn main() {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut row =
+        |what: &str, bucket: String, reference: String, ratio: String, target: &str, met: &str| {
+            rows.push([
+                what.to_string(),
+                bucket,
+                reference,
+                ratio,
+                target.to_string(),
+                met.to_string(),
+            ]);
+        };
+
+    eprintln!("throughput...");
+    let (sequential, pipelined) = throughput();
+    for (what, result) in [
+        ("Throughput, sequential", &sequential),
+        ("Throughput, pipelined (batches of 64)", &pipelined),
+    ] {
+        row(
+            what,
+            format!("{:.0} k/s", result.bucket_per_s / 1e3),
+            format!(
+                "raw actix send: {:.0} k/s<br>actor reading the clock, 40-byte answer: {:.0} k/s ({:.2})",
+                result.raw_per_s / 1e3,
+                result.clock_per_s / 1e3,
+                result.clock_ratio
+            ),
+            format!("{:.2}", result.ratio),
+            ">= 0.90",
+            verdict(result.ratio >= 0.9),
+        );
+    }
+
+    let mut plot_runs = Vec::new();
+    let mut idle_cpu = Vec::new();
+    for (rate, capacity) in [
+        (100, 10),
+        (1_000, 10),
+        (10_000, 10),
+        (100_000, 10),
+        (100_000, 100),
+    ] {
+        eprintln!("accuracy at {rate}/s, capacity {capacity}...");
+        let bucket = accuracy(Limiter::Bucket, rate, capacity);
+        let governor = accuracy(Limiter::Governor, rate, capacity);
+        let leaky = accuracy(Limiter::LeakyBucket, rate, capacity);
+        let met = bucket.achieved() >= 0.99 && bucket.conformance_excess() <= 1e-6;
+        let (what, target, met) = if rate < 1_000 {
+            ("(extra) Accuracy", "none (shows CPU)", "")
+        } else {
+            ("Accuracy", ">= 0.99, bound holds", verdict(met))
+        };
+        idle_cpu.extend(bucket.idle_cpu);
+        row(
+            &format!("{what}, {}k/s, capacity {capacity}", f64::from(rate) / 1e3),
+            bucket.describe(),
+            format!(
+                "governor: {}<br>leaky-bucket: {}",
+                governor.describe(),
+                leaky.describe()
+            ),
+            format!("{:.3}", bucket.achieved()),
+            target,
+            met,
+        );
+        if std::env::var_os("REPORT_PHASES").is_some() {
+            let at_once = bucket.grants.partition_point(|&t| t < 100e-6);
+            eprintln!(
+                "{rate}/s, capacity {capacity}: {at_once} grants observed in the first 100 us"
+            );
+        }
+        if rate == 100_000 && capacity == 10 {
+            plot_runs = vec![bucket, governor, leaky];
+        }
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS-100k.svg");
+    let runs: Vec<&AccuracyRun> = plot_runs.iter().collect();
+    std::fs::write(path, svg(&runs)).expect("writing the SVG");
+
+    eprintln!("scale and memory...");
+    let rounds = 5;
+    let small: Vec<DepthResult> = (0..rounds).map(|_| bucket_depth(1_000)).collect();
+    let large: Vec<DepthResult> = (0..rounds).map(|_| bucket_depth(100_000)).collect();
+    let raw_small = median((0..rounds).map(|_| raw_depth(1_000)).collect());
+    let raw_large = median((0..rounds).map(|_| raw_depth(100_000)).collect());
+    let raw_heap = raw_heap_per_waiter(100_000);
+    let all_queued = small.iter().chain(&large).all(|r| r.all_queued);
+    let bucket_small = median(small.iter().map(|r| r.per_request_ns).collect());
+    let bucket_large = median(large.iter().map(|r| r.per_request_ns).collect());
+    let bucket_heap = median(large.iter().map(|r| r.heap_per_waiter).collect());
+    let queued_note = if all_queued {
+        ""
+    } else {
+        " (**not every request was queued before the gate opened**)"
+    };
+    let flat = bucket_large / bucket_small;
+    row(
+        "Scale: per grant, 100k queued waiters vs 1k",
+        format!("{bucket_large:.0} ns vs {bucket_small:.0} ns{queued_note}"),
+        format!(
+            "raw actix: {raw_large:.0} ns vs {raw_small:.0} ns ({:.2})",
+            raw_large / raw_small
+        ),
+        format!("{flat:.2}"),
+        "<= 1.20",
+        verdict(flat <= 1.2),
+    );
+    let vs_raw = bucket_large / raw_large;
+    row(
+        "Scale: per grant at 100k vs raw actix at 100k",
+        format!("{bucket_large:.0} ns"),
+        format!("raw actix: {raw_large:.0} ns"),
+        format!("{vs_raw:.2}"),
+        "<= 1.20",
+        verdict(vs_raw <= 1.2),
+    );
+    let extra = bucket_heap - raw_heap;
+    row(
+        "Memory: heap per queued waiter, 100k deep",
+        format!("{bucket_heap:.0} B"),
+        format!("raw actix: {raw_heap:.0} B"),
+        format!("{extra:+.0} B"),
+        "<= 128 B",
+        verdict(extra <= 128.0),
+    );
+
+    println!();
+    println!("| measure | actix-leaky-bucket | reference | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for [what, bucket, reference, ratio, target, met] in &rows {
+        println!("| {what} | {bucket} | {reference} | {ratio} | {target} | {met} |");
+    }
+    println!();
+    println!(
+        "Bucket CPU while idle after each accuracy run (300 ms, no waiters): {}",
+        idle_cpu
+            .iter()
+            .map(|c| format!("{:.1} %", 100.0 * c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let start = Instant::now();
+    let clock_reads: u32 = 1_000_000;
+    for _ in 0..clock_reads {
+        std::hint::black_box(actix_rt::time::Instant::now());
+    }
+    println!(
+        "One read of tokio's clock (`Instant::now`) here: {:.0} ns",
+        start.elapsed().as_nanos() as f64 / f64::from(clock_reads)
+    );
+    println!("Plot of the 100k/s, capacity 10 runs: {path}");
+}
