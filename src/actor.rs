@@ -46,7 +46,7 @@ pub struct BucketActor {
     queue: WaitQueue,
     state: State,
     stats: BucketStats,
-    /// When the head of the queue is due or the earliest deadline comes; `None` while
+    /// When the head of the queue is due or the first waiter expires; `None` while
     /// nobody waits.
     wake_at: Option<Instant>,
     pacer_running: bool,
@@ -212,9 +212,9 @@ impl BucketActor {
         }
     }
 
-    /// Answers `Timeout` to the waiters whose deadlines have come; true if any. This
-    /// happens only after a debt or a slower reconfiguration: a request is admitted only
-    /// when its projected grant meets its deadline.
+    /// Answers `Timeout` to the waiters whose deadlines passed a tick ago; true if any.
+    /// This happens only after a debt or a slower reconfiguration: a request is admitted
+    /// only when its projected grant meets its deadline.
     fn expire_deadlines(&mut self, now: Instant) -> bool {
         let mut expired = false;
         let (stats, bucket) = (&mut self.stats, &self.bucket);
@@ -249,10 +249,10 @@ impl BucketActor {
             .queue
             .head()
             .map(|_| instant_after(now, self.head_wait()));
-        let deadline = self.queue.earliest_deadline();
-        self.wake_at = match (head_due, deadline) {
-            (Some(due), Some(deadline)) => Some(due.min(deadline)),
-            (due, deadline) => due.or(deadline),
+        let expiry = self.queue.next_expiry();
+        self.wake_at = match (head_due, expiry) {
+            (Some(due), Some(expiry)) => Some(due.min(expiry)),
+            (due, expiry) => due.or(expiry),
         };
         if let Some(wake_at) = self.wake_at {
             if !self.pacer_running {

@@ -78,7 +78,8 @@ impl LeakyBucket {
     /// `level + amount - capacity`: how much must leak before `amount` fits (limitor's
     /// `needed_capacity`; zero or less means it fits).
     pub fn needed(&self, amount: f64) -> f64 {
-        self.level + amount - self.config.capacity()
+        // In this order no capacity up to f64::MAX overflows: level - capacity <= debt.
+        (self.level - self.config.capacity()) + amount
     }
 
     /// Whether `amount` fits now.
@@ -102,14 +103,20 @@ impl LeakyBucket {
         }
     }
 
-    /// Raises the level by `amount`: the grant of a request.
+    /// Raises the level by `amount`: the grant of a request. An amount that is not a
+    /// positive number (NaN, negative) changes nothing.
     pub fn fill(&mut self, amount: f64) {
-        self.level += amount;
+        if amount > 0.0 {
+            self.level += amount;
+        }
     }
 
-    /// Lowers the level by `amount`, never below zero: a refund.
+    /// Lowers the level by `amount`, never below zero: a refund. An amount that is not a
+    /// positive number (NaN, negative) changes nothing.
     pub fn drain(&mut self, amount: f64) {
-        self.level = (self.level - amount).max(0.0);
+        if amount > 0.0 {
+            self.level = (self.level - amount).max(0.0);
+        }
     }
 
     /// Switches to `config` from `now` on. The level is kept (leaked at the old rate up
@@ -236,6 +243,27 @@ mod tests {
         bucket.fill(10.0);
         bucket.fill(5.0);
         assert_eq!(bucket.time_until_fits(1.0), ms(600));
+    }
+
+    #[test]
+    fn fill_and_drain_ignore_what_is_not_a_positive_amount() {
+        let (mut bucket, _) = bucket(10.0, ms(1000));
+        bucket.fill(4.0);
+        for amount in [f64::NAN, -1.0, f64::NEG_INFINITY, -0.0] {
+            bucket.fill(amount);
+            bucket.drain(amount);
+            assert_eq!(bucket.level(), 4.0, "{amount}");
+        }
+    }
+
+    #[test]
+    fn a_bucket_near_f64_max_does_not_overflow() {
+        let (mut bucket, start) = bucket(1e308, ms(1000));
+        bucket.fill(1e308);
+        assert_eq!(bucket.needed(1e308), 1e308);
+        assert_eq!(bucket.time_until_fits(1e308), ms(1000));
+        bucket.leak(start + ms(1000));
+        assert!(bucket.fits(1e308));
     }
 
     #[test]

@@ -184,7 +184,7 @@ impl Message for Reconcile {
 /// The current level is kept, so reconfiguring grants no extra burst. The head of the queue
 /// is re-planned at the new rate. A waiter whose amount exceeds the new capacity is
 /// answered [`AcquireError::InvalidAmount`] at once; a waiter whose timeout can no longer
-/// be met is answered [`AcquireError::Timeout`] at its deadline.
+/// be met is answered [`AcquireError::Timeout`] one timer tick (1 ms) after its deadline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reconfigure(pub BucketConfig);
 

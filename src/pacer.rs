@@ -14,7 +14,7 @@ use crate::BucketActor;
 const SPIN_WINDOW: Duration = Duration::from_millis(2);
 
 /// The tick of tokio's timer.
-const TICK: Duration = Duration::from_millis(1);
+pub(crate) const TICK: Duration = Duration::from_millis(1);
 
 /// The bucket's one timer: wakes the actor when the head of the queue is due, or as soon
 /// as the head's caller gives up.

@@ -3,6 +3,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use actix_rt::time::Instant;
 
+use crate::pacer::TICK;
 use crate::reply::ReplySlot;
 use crate::{AcquireError, Granted};
 
@@ -33,6 +34,9 @@ impl Waiter {
 ///
 /// A waiter answered out of turn (at its deadline) stays in place, marked, until it
 /// reaches the head: removing it from the middle would cost a pass over the queue.
+///
+/// A waiter expires one timer tick after its deadline: a grant that the timer's resolution
+/// (or the leak it loses when the bucket runs empty) makes a little late is still a grant.
 #[derive(Default)]
 pub(crate) struct WaitQueue {
     waiters: VecDeque<Waiter>,
@@ -40,9 +44,9 @@ pub(crate) struct WaitQueue {
     amount: f64,
     answered: usize,
     next_id: u64,
-    /// Deadlines of waiters, earliest first; entries of waiters already gone are dropped
+    /// When waiters expire, earliest first; entries of waiters already gone are dropped
     /// when they come to the top.
-    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    expiries: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
 impl WaitQueue {
@@ -73,8 +77,8 @@ impl WaitQueue {
     ) {
         let id = self.next_id;
         self.next_id += 1;
-        if let Some(deadline) = deadline {
-            self.deadlines.push(Reverse((deadline, id)));
+        if let Some(expires_at) = deadline.and_then(expiry) {
+            self.expiries.push(Reverse((expires_at, id)));
         }
         self.amount += amount;
         self.waiters.push_back(Waiter {
@@ -97,29 +101,29 @@ impl WaitQueue {
         if self.is_empty() {
             self.amount = 0.0; // no rounding residue survives an empty queue
         }
-        self.forget_stale_deadlines();
+        self.forget_stale_expiries();
         Some(waiter)
     }
 
-    /// The earliest deadline of a waiter not yet answered.
-    pub(crate) fn earliest_deadline(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+    /// When the first waiter not yet answered expires.
+    pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
             if self.find(id).is_some_and(|waiter| !waiter.answered) {
-                return Some(deadline);
+                return Some(expires_at);
             }
-            self.deadlines.pop();
+            self.expiries.pop();
         }
         None
     }
 
-    /// Marks as answered every waiter whose deadline is at or before `now`, handing each
-    /// to `answer`, in the order of their deadlines, with the amount still queued.
+    /// Marks as answered every waiter that expired at or before `now`, handing each to
+    /// `answer`, in the order of their deadlines, with the amount still queued.
     pub(crate) fn expire(&mut self, now: Instant, mut answer: impl FnMut(&Waiter, f64)) {
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
-            if deadline > now {
+        while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
+            if expires_at > now {
                 break;
             }
-            self.deadlines.pop();
+            self.expiries.pop();
             let Some(index) = self.index_of(id) else {
                 continue;
             };
@@ -155,7 +159,7 @@ impl WaitQueue {
             .filter(|waiter| !waiter.answered)
             .map(|waiter| waiter.amount)
             .sum();
-        self.forget_stale_deadlines();
+        self.forget_stale_expiries();
         removed
     }
 
@@ -163,7 +167,7 @@ impl WaitQueue {
     pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter> {
         self.amount = 0.0;
         self.answered = 0;
-        self.deadlines.clear();
+        self.expiries.clear();
         std::mem::take(&mut self.waiters)
             .into_iter()
             .filter(|waiter| !waiter.answered)
@@ -179,16 +183,21 @@ impl WaitQueue {
         self.index_of(id).map(|index| &self.waiters[index])
     }
 
-    /// Keeps the deadline heap in proportion to the queue: granted waiters leave their
-    /// deadlines behind, which would otherwise pile up under a long timeout.
-    fn forget_stale_deadlines(&mut self) {
-        if self.deadlines.len() > 2 * self.len() + 64 {
+    /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
+    /// entries behind, which would otherwise pile up under a long timeout.
+    fn forget_stale_expiries(&mut self) {
+        if self.expiries.len() > 2 * self.len() + 64 {
             let live = self
                 .waiters
                 .iter()
                 .filter(|waiter| !waiter.answered)
-                .filter_map(|waiter| Some(Reverse((waiter.deadline?, waiter.id))));
-            self.deadlines = live.collect();
+                .filter_map(|waiter| Some(Reverse((expiry(waiter.deadline?)?, waiter.id))));
+            self.expiries = live.collect();
         }
     }
+}
+
+/// When a waiter with this deadline expires.
+fn expiry(deadline: Instant) -> Option<Instant> {
+    deadline.checked_add(TICK)
 }

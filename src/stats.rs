@@ -14,7 +14,7 @@ pub struct BucketStats {
     pub granted_amount: f64,
     /// Waiters whose callers gave up, counted when the bucket noticed.
     pub cancelled: u64,
-    /// [`AcquireError::Timeout`] answers, given at once or at a waiter's deadline.
+    /// [`AcquireError::Timeout`] answers, given at once or after a waiter's deadline.
     pub timed_out: u64,
     /// [`AcquireError::QueueFull`] answers.
     pub queue_full: u64,

@@ -49,7 +49,7 @@ async fn debt_delays_the_next_waiter_by_debt_over_rate() {
 }
 
 #[actix_rt::test]
-async fn debt_times_out_a_waiter_at_its_deadline() {
+async fn debt_times_out_a_waiter_a_tick_after_its_deadline() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
     let full = spawn_acquire(&addr, start, Acquire::new(10.0)).await;
     assert_granted(&full.unwrap(), 10.0, Duration::ZERO);
@@ -60,16 +60,18 @@ async fn debt_times_out_a_waiter_at_its_deadline() {
         .await
         .unwrap()
         .unwrap();
-    // Due at 600 ms now, past its 200 ms deadline: answered at the deadline, not before.
+    // Due at 600 ms now, past its 200 ms deadline: answered one timer tick after the
+    // deadline (the grace for a grant the timer makes late), not before.
     let (at, answer) = hasty.await.unwrap();
-    assert_at(at, ms(200));
+    assert_at(at, ms(201));
     assert_eq!(
         answer,
         Err(AcquireError::Timeout {
             amount: 1.0,
             timeout: ms(200),
-            // At 200 ms the level is 13; the patient 1 and a retried 1 fit at 13 + 2 - 10.
-            retry_after: ms(500),
+            // At 201 ms the level is 12.99; the patient 1 and a retried 1 fit at
+            // 12.99 + 2 - 10 = 4.99 leaked.
+            retry_after: ms(499),
         })
     );
     // The expired waiter leaves the queue: the one behind takes its 600 ms slot.
