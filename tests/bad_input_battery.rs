@@ -82,7 +82,7 @@ fn the_arithmetic_gives_defined_results_for_every_extreme_amount() {
     let start = Instant::now();
     let bucket = LeakyBucket::new(config(10.0, ms(1000)), start);
     for amount in AMOUNTS {
-        let valid = amount.is_finite() && amount >= 0.0 && amount <= 10.0;
+        let valid = amount.is_finite() && (0.0..=10.0).contains(&amount);
         assert_eq!(bucket.check_amount(amount).is_ok(), valid, "{amount}");
         // Empty bucket: what fits waits nothing; what never fits waits "forever".
         let wait = bucket.time_until_fits(amount);
