@@ -1,6 +1,6 @@
 //! Model-based tests of the actor on paused time: random scripts of acquires (random
-//! amounts, valid and invalid, random timeouts), cancellations at random moments and
-//! capacity queries, ending in a graceful or an immediate shutdown and a few requests after
+//! amounts, valid and invalid, random timeouts), cancellations at random moments,
+//! capacity queries and (under `Supervisor`) restarts, ending in a graceful or an immediate shutdown and a few requests after
 //! it. Every answer (its value and the paused-clock instant it arrives) is compared with a
 //! small reference model of the README's semantics, and independent invariants are checked
 //! on the answers alone:
@@ -31,7 +31,7 @@ use std::time::Duration;
 use actix::{Actor, MailboxError};
 use actix_leaky_bucket::{
     Acquire, AcquireError, BucketActor, BucketConfig, Capacity, CapacityInfo, Granted, LeakyBucket,
-    Shutdown,
+    Shutdown, SimulateRestart,
 };
 use actix_rt::time::Instant;
 use common::{settle, TICK};
@@ -61,6 +61,8 @@ enum Action {
     /// Cancels the `n % count`-th acquire sent so far (if any): its caller drops the request.
     Cancel(usize),
     Query(f64),
+    /// Under `Supervisor`, a restart of the actor (`SimulateRestart`); ignored otherwise.
+    Restart,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ struct Script {
     capacity: f64,
     period: Duration,
     max_queue: usize,
+    /// Under `Supervisor` (restarts keep everything), or started plainly.
+    supervised: bool,
     /// Each step: whole milliseconds after the previous one (0: the same instant), and what.
     steps: Vec<(u64, Action)>,
     /// Milliseconds after the last step, then the shutdown.
@@ -126,33 +130,38 @@ fn script() -> impl Strategy<Value = Script> {
         Just(3000)
     ];
     let max_queue = prop_oneof![3 => Just(0usize), 1 => 1usize..6];
-    (capacity, period_ms, max_queue).prop_flat_map(|(capacity, period_ms, max_queue)| {
-        let period = Duration::from_millis(period_ms);
-        let gap = prop_oneof![2 => Just(0u64), 3 => 0..=period_ms / 2 + 2];
-        let action = prop_oneof![
-            6 => (amount(capacity), timeout(period))
-                .prop_map(|(amount, timeout)| Action::Acquire { amount, timeout }),
-            2 => any::<usize>().prop_map(Action::Cancel),
-            1 => amount(capacity).prop_map(Action::Query),
-        ];
-        (
-            prop::collection::vec((gap, action), 1..25),
-            0..=period_ms,
-            any::<bool>(),
-            0usize..3,
-        )
-            .prop_map(
-                move |(steps, shutdown_after, graceful, late_requests)| Script {
-                    capacity,
-                    period,
-                    max_queue,
-                    steps,
-                    shutdown_after,
-                    graceful,
-                    late_requests,
-                },
+    let supervised = any::<bool>();
+    (capacity, period_ms, max_queue, supervised).prop_flat_map(
+        |(capacity, period_ms, max_queue, supervised)| {
+            let period = Duration::from_millis(period_ms);
+            let gap = prop_oneof![2 => Just(0u64), 3 => 0..=period_ms / 2 + 2];
+            let action = prop_oneof![
+                6 => (amount(capacity), timeout(period))
+                    .prop_map(|(amount, timeout)| Action::Acquire { amount, timeout }),
+                2 => any::<usize>().prop_map(Action::Cancel),
+                1 => amount(capacity).prop_map(Action::Query),
+                1 => Just(Action::Restart),
+            ];
+            (
+                prop::collection::vec((gap, action), 1..25),
+                0..=period_ms,
+                any::<bool>(),
+                0usize..3,
             )
-    })
+                .prop_map(move |(steps, shutdown_after, graceful, late_requests)| {
+                    Script {
+                        capacity,
+                        period,
+                        max_queue,
+                        supervised,
+                        steps,
+                        shutdown_after,
+                        graceful,
+                        late_requests,
+                    }
+                })
+        },
+    )
 }
 
 /// The instant of each step, as an offset from the start: whole milliseconds.
@@ -382,6 +391,14 @@ impl Model {
         capacity
     }
 
+    /// A restart under `Supervisor`: `started` grants what is due and re-arms the timer,
+    /// unless the bucket is closed.
+    fn restart(&mut self, now: Duration) {
+        if self.state != ModelState::Closed {
+            self.grant_due(now);
+        }
+    }
+
     /// A graceful shutdown: `Some(at)` if it is answered now, `None` if once served.
     fn shutdown(&mut self, now: Duration, graceful: bool) -> Option<Duration> {
         if !graceful {
@@ -475,9 +492,13 @@ struct Outcome {
 
 async fn run(script: Script) -> Outcome {
     let config = BucketConfig::new(script.capacity, script.period).unwrap();
-    let bucket = BucketActor::new(config).max_queue(script.max_queue);
+    let max_queue = script.max_queue;
     tokio::time::pause();
-    let addr = bucket.start();
+    let addr = if script.supervised {
+        actix::Supervisor::start(move |_| BucketActor::new(config).max_queue(max_queue))
+    } else {
+        BucketActor::new(config).max_queue(max_queue).start()
+    };
     // Templates for the non-exhaustive answer types, and the actor started.
     let template = addr.send(CapacityInfo::new(0.0)).await.unwrap();
     let start = Instant::now();
@@ -515,6 +536,13 @@ async fn run(script: Script) -> Outcome {
             Action::Query(amount) => {
                 let actual = addr.send(CapacityInfo::new(*amount)).await.unwrap();
                 queries.push((actual, model.capacity(at, *amount)));
+            }
+            Action::Restart => {
+                if script.supervised {
+                    addr.send(SimulateRestart).await.unwrap();
+                    settle().await;
+                    model.restart(at);
+                }
             }
         }
         settle().await;
