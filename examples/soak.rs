@@ -10,7 +10,10 @@
 //! is checked as it arrives:
 //!
 //! - every request gets exactly one answer of the kind its input allows;
-//! - grants arrive in the order the requests were sent (strict FIFO);
+//! - grants are made in the order the requests were sent (strict FIFO), certified: a later
+//!   request's grant may not certainly precede an earlier one's (each grant lies between
+//!   `sent + waited` and the moment its caller saw it). Callers are separate tasks and may
+//!   see their answers in another order ("reordered" counts those); that is no violation;
 //! - conformance, certified: for any run of consecutive grants i..j, their sum is at most
 //!   `capacity + rate × (latest possible time of j − earliest possible time of i)`, where the
 //!   earliest time of a grant is `sent + waited` and the latest is when its caller saw it. No
