@@ -551,7 +551,8 @@ async fn main() -> ExitCode {
         );
     }
     println!(
-        "summary: {:.1} s, sent {} granted {} ({:.0} units, {:.1}% of allowed {:.0}) timeouts {} \
+        "summary: {:.1} s, sent {} granted {} ({:.0} units; during the load {:.0}, {:.1}% of the \
+         {:.0} allowed) timeouts {} \
          queue-full {} cancelled {} invalid {} shutting-down {} | max certified excess {:.3} \
          units, max observed excess {:.3} units, max late {:?}, max refusal latency {:?}, \
          seen reordered {} | \
@@ -561,6 +562,7 @@ async fn main() -> ExitCode {
         stats.sent,
         stats.granted,
         stats.granted_units,
+        units_before,
         100.0 * efficiency,
         allowed,
         stats.timeouts,
