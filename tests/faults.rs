@@ -1,0 +1,141 @@
+//! Faults: restarts under `Supervisor` in awkward moments (mixed amounts and a caller that
+//! gave up, a graceful shutdown in progress, an idle but full bucket) lose no waiter and
+//! grant no extra burst; and when the actor is gone, callers get a clean error.
+//! (tests/supervision.rs covers restarts in the middle of a queue of equal amounts.)
+
+mod common;
+
+use actix::{Actor, Arbiter, MailboxError, Supervisor};
+use actix_leaky_bucket::{
+    Acquire, AcquireError, BucketActor, CapacityInfo, Shutdown, SimulateRestart,
+};
+use common::*;
+use std::time::Duration;
+
+async fn start_supervised(
+    capacity: f64,
+    period: Duration,
+) -> (actix::Addr<BucketActor>, actix_rt::time::Instant) {
+    tokio::time::pause();
+    let addr = Supervisor::start(move |_| BucketActor::new(config(capacity, period)));
+    addr.send(CapacityInfo::default()).await.unwrap();
+    (addr, actix_rt::time::Instant::now())
+}
+
+#[actix_rt::test]
+async fn restarts_amid_mixed_amounts_and_a_cancellation_keep_the_schedule() {
+    let (addr, start) = start_supervised(10.0, ms(1000)).await;
+    // Without faults: 10 at 0, 5 at 500 ms, 1 at 600, 3 at 900, 2 at 1100, 4 at 1500.
+    let mut handles = spawn_all(
+        &addr,
+        start,
+        [10.0, 5.0, 1.0, 3.0, 2.0, 4.0].map(Acquire::new),
+    );
+    sleep_to(start, ms(550)).await;
+    addr.send(SimulateRestart).await.unwrap();
+    let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
+    // 10 - 5 leaked + 5 granted - 0.5 leaked since: the level survived the restart.
+    assert_eq!(capacity.waiters, 4);
+    assert!((capacity.level - 9.5).abs() < 1e-9, "{capacity:?}");
+    assert_eq!(capacity.queued_amount, 10.0);
+    sleep_to(start, ms(700)).await;
+    handles.remove(4).abort(); // the 2 gives up: the 4 moves into its place
+    sleep_to(start, ms(1000)).await;
+    addr.send(SimulateRestart).await.unwrap();
+    let answers = answers(handles).await;
+    let expected = [(10.0, 0), (5.0, 500), (1.0, 600), (3.0, 900), (4.0, 1300)];
+    for (answer, (amount, at)) in answers.iter().zip(expected) {
+        assert_granted(answer, amount, ms(at));
+    }
+}
+
+#[actix_rt::test]
+async fn a_restart_during_a_graceful_shutdown_still_serves_the_queue_then_answers_it() {
+    let (addr, start) = start_supervised(1.0, ms(1000)).await;
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    let shutdown = {
+        let reply = addr.send(Shutdown::graceful());
+        actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
+    };
+    sleep_to(start, ms(1500)).await;
+    addr.send(SimulateRestart).await.unwrap();
+    let late = spawn_acquire(&addr, start, Acquire::new(1.0))
+        .await
+        .unwrap();
+    assert_eq!(late, (ms(1500), Err(AcquireError::ShuttingDown)));
+    let answers = answers(queue).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_granted(answer, 1.0, ms(1000 * i as u64));
+    }
+    assert_eq!(shutdown.await.unwrap(), Ok(ms(2000)));
+}
+
+#[actix_rt::test]
+async fn restarting_a_full_idle_bucket_grants_no_extra_burst() {
+    let (addr, start) = start_supervised(10.0, ms(1000)).await;
+    let burst = answers(spawn_all(&addr, start, [Acquire::new(10.0)])).await;
+    assert_granted(&burst[0], 10.0, Duration::ZERO);
+    for _ in 0..5 {
+        addr.send(SimulateRestart).await.unwrap();
+    }
+    sleep_to(start, ms(30)).await;
+    addr.send(SimulateRestart).await.unwrap();
+    // Still 9.7 full: one more unit waits until 100 ms, two more until 200 ms.
+    let after = answers(spawn_all(&addr, start, [1.0, 1.0].map(Acquire::new))).await;
+    assert_granted(&after[0], 1.0, ms(100));
+    assert_granted(&after[1], 1.0, ms(200));
+}
+
+#[actix_rt::test]
+async fn callers_of_a_stopped_actor_get_mailbox_closed() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    settle().await;
+    addr.send(SimulateRestart).await.unwrap(); // unsupervised: it stops for good
+    let answers = answers(queue).await;
+    assert_granted(&answers[0], 1.0, Duration::ZERO);
+    for answer in &answers[1..] {
+        assert_eq!(*answer, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
+    }
+    settle().await;
+    assert!(!addr.connected());
+    assert_eq!(
+        addr.send(Acquire::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+    assert_eq!(
+        addr.send(CapacityInfo::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+    assert_eq!(
+        addr.send(Shutdown::immediate()).await,
+        Err(MailboxError::Closed)
+    );
+    addr.do_send(Acquire::new(1.0)); // nobody to tell, and no panic
+}
+
+#[actix_rt::test]
+async fn stopping_the_arbiter_answers_every_waiter() {
+    // A bucket on an arbiter of its own (real clock) that leaks one unit in 1000 s.
+    let arbiter = Arbiter::new();
+    let addr = BucketActor::start_in_arbiter(&arbiter.handle(), |_| {
+        BucketActor::new(config(1.0, Duration::from_secs(1000)))
+    });
+    let requests: Vec<_> = (0..5).map(|_| addr.send(Acquire::new(1.0))).collect();
+    let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
+    assert_eq!(capacity.waiters, 4);
+    assert!(arbiter.stop());
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await);
+    }
+    assert!(matches!(answers[0], Ok(Ok(ref granted)) if granted.waited == Duration::ZERO));
+    for answer in &answers[1..] {
+        assert_eq!(*answer, Ok(Err(AcquireError::ShuttingDown)));
+    }
+    arbiter.join().unwrap();
+    assert_eq!(
+        addr.send(Acquire::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+}
