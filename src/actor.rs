@@ -99,7 +99,7 @@ impl BucketActor {
             return self.refuse(error);
         }
         let now = Instant::now();
-        self.serve(now, ctx);
+        self.catch_up(now, ctx);
         if self.queue.is_empty() && self.bucket.fits(amount) {
             self.bucket.fill(amount);
             self.stats.record_grant(amount, Duration::ZERO);
@@ -160,6 +160,15 @@ impl BucketActor {
         self.queue.head().map_or(Duration::ZERO, |head| {
             self.bucket.time_until_fits(head.amount)
         })
+    }
+
+    /// Brings the bucket up to `now` on the way through a message: serves the queue if
+    /// something is due, and otherwise (the planned wake-up stands) only leaks.
+    fn catch_up(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        match self.wake_at {
+            Some(wake_at) if wake_at > now => self.bucket.leak(now.into_std()),
+            _ => self.serve(now, ctx),
+        }
     }
 
     /// Brings the bucket up to `now`: grants the waiters that fit, answers those whose
@@ -227,8 +236,7 @@ impl BucketActor {
                 retry_after: bucket.time_until_fits(queued_amount + waiter.amount),
             };
             warn!("{error}");
-            stats.record_refusal(&error);
-            let _ = waiter.reply.send(Err(error));
+            refuse_waiter(stats, waiter, error);
             expired = true;
         });
         expired
@@ -236,7 +244,7 @@ impl BucketActor {
 
     /// Drops every waiter whose caller has given up; true if any was.
     fn remove_abandoned(&mut self) -> bool {
-        let removed = self.queue.remove_where(Waiter::is_abandoned).len();
+        let removed = self.queue.remove_where(Waiter::is_abandoned);
         if removed > 0 {
             self.stats.cancelled += removed as u64;
             debug!("removed {removed} waiters whose callers gave up");
@@ -278,7 +286,7 @@ impl BucketActor {
     }
 
     fn capacity(&mut self, amount: f64, ctx: &mut Context<Self>) -> Capacity {
-        self.serve(Instant::now(), ctx);
+        self.catch_up(Instant::now(), ctx);
         let open = matches!(self.state, State::Open);
         let wait = (open && self.bucket.check_amount(amount).is_ok())
             .then(|| self.bucket.time_until_fits(self.queue.amount() + amount));
@@ -338,29 +346,34 @@ impl BucketActor {
             config.period(),
             self.bucket.level()
         );
-        let too_big = self
-            .queue
-            .remove_where(|waiter| waiter.amount > config.capacity());
-        for waiter in too_big {
-            let error = AcquireError::InvalidAmount {
-                amount: waiter.amount,
-                capacity: config.capacity(),
-            };
-            warn!("{error}");
-            self.stats.record_refusal(&error);
-            let _ = waiter.reply.send(Err(error));
-        }
+        let stats = &mut self.stats;
+        self.queue.remove_where(|waiter| {
+            let too_big = waiter.amount > config.capacity();
+            if too_big {
+                let error = AcquireError::InvalidAmount {
+                    amount: waiter.amount,
+                    capacity: config.capacity(),
+                };
+                warn!("{error}");
+                refuse_waiter(stats, waiter, error);
+            }
+            too_big
+        });
         self.serve(now, ctx);
     }
 
     fn shutdown(&mut self, shutdown: Shutdown, ctx: &mut Context<Self>) -> Reply<()> {
+        if matches!(self.state, State::Closed) {
+            // Stopping again would only make a supervisor restart the closed bucket again.
+            return Reply::now(());
+        }
         if !shutdown.is_graceful() {
             info!("immediate shutdown: answering {} waiters", self.queue.len());
             self.close(ctx);
             return Reply::now(());
         }
         match &mut self.state {
-            State::Closed => Reply::now(()),
+            State::Closed => Reply::now(()), // answered above
             State::Draining(waiting) => {
                 let reply = ReplySlot::empty();
                 let answer = Reply::later(&reply);
@@ -395,9 +408,7 @@ impl BucketActor {
 
     fn answer_everyone(&mut self) {
         for waiter in self.queue.take_all() {
-            if waiter.reply.send(Err(AcquireError::ShuttingDown)).is_ok() {
-                self.stats.shutting_down += 1;
-            }
+            refuse_waiter(&mut self.stats, &waiter, AcquireError::ShuttingDown);
         }
         self.stats.record_queue_len(0);
         if let State::Draining(waiting) = mem::replace(&mut self.state, State::Closed) {
@@ -405,6 +416,17 @@ impl BucketActor {
                 let _ = reply.send(());
             }
         }
+    }
+}
+
+/// Answers `waiter` out of turn with `error`: counted as that refusal, or as cancelled if
+/// its caller has gone.
+fn refuse_waiter(stats: &mut BucketStats, waiter: &Waiter, error: AcquireError) {
+    let refusal = error.clone();
+    if waiter.reply.send(Err(error)).is_ok() {
+        stats.record_refusal(&refusal);
+    } else {
+        stats.cancelled += 1;
     }
 }
 
@@ -506,7 +528,7 @@ impl Handler<Stats> for BucketActor {
     type Result = Reply<BucketStats>;
 
     fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
-        self.serve(Instant::now(), ctx);
+        self.catch_up(Instant::now(), ctx);
         Reply::now(self.stats)
     }
 }

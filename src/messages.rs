@@ -70,7 +70,8 @@ pub struct Granted {
     pub waited: Duration,
 }
 
-/// Asks how full the bucket is, and whether `amount` would fit now. Changes nothing.
+/// Asks how full the bucket is, and whether `amount` would fit now. Reserves nothing: it only
+/// brings the bucket up to date first, granting what is due.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CapacityInfo {
     /// The amount to check for.
@@ -111,7 +112,8 @@ pub struct Capacity {
     /// The sum of their amounts.
     pub queued_amount: f64,
     /// How long an [`Acquire`] of `amount` sent now would wait behind the queue; `None` if
-    /// it would never be granted (an invalid amount, or a bucket shutting down).
+    /// it would never be granted (an invalid amount, or a bucket shutting down). A full queue
+    /// (`max_queue`) is not counted here.
     pub wait: Option<Duration>,
 }
 

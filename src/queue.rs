@@ -141,24 +141,24 @@ impl WaitQueue {
         }
     }
 
-    /// Removes the waiters for which `remove` is true, in one pass; returns them.
-    pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&Waiter) -> bool) -> Vec<Waiter> {
-        let mut removed = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.waiters.len());
-        for waiter in self.waiters.drain(..) {
-            if !waiter.answered && remove(&waiter) {
-                removed.push(waiter);
-            } else {
-                kept.push_back(waiter);
+    /// Removes, in one pass and in place, the waiters for which `remove` is true (it may
+    /// answer them), and the waiters already answered; returns how many of the former.
+    pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&Waiter) -> bool) -> usize {
+        let mut removed = 0;
+        let mut amount = 0.0;
+        self.waiters.retain(|waiter| {
+            if waiter.answered {
+                return false;
             }
-        }
-        self.waiters = kept;
-        self.amount = self
-            .waiters
-            .iter()
-            .filter(|waiter| !waiter.answered)
-            .map(|waiter| waiter.amount)
-            .sum();
+            if remove(waiter) {
+                removed += 1;
+                return false;
+            }
+            amount += waiter.amount;
+            true
+        });
+        self.answered = 0;
+        self.amount = amount;
         self.forget_stale_expiries();
         removed
     }

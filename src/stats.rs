@@ -4,7 +4,8 @@ use crate::AcquireError;
 
 /// What a bucket has done since it started: the answer to [`Stats`](crate::Stats).
 ///
-/// Every request is counted once, by its answer: granted, or refused for one reason.
+/// Every request is counted once, by its answer: granted, refused for one reason, or
+/// cancelled when its caller had gone before the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BucketStats {
@@ -12,7 +13,8 @@ pub struct BucketStats {
     pub granted: u64,
     /// The sum of the amounts granted.
     pub granted_amount: f64,
-    /// Waiters whose callers gave up, counted when the bucket noticed.
+    /// Waiters whose callers gave up, counted when the bucket noticed (or when it answered
+    /// one out of turn and nobody was listening).
     pub cancelled: u64,
     /// [`AcquireError::Timeout`] answers, given at once or after a waiter's deadline.
     pub timed_out: u64,
@@ -20,7 +22,7 @@ pub struct BucketStats {
     pub queue_full: u64,
     /// [`AcquireError::InvalidAmount`] answers, to `Acquire` and to `Reconcile`.
     pub invalid: u64,
-    /// [`AcquireError::ShuttingDown`] answers.
+    /// [`AcquireError::ShuttingDown`] answers, to `Acquire` and to `Reconcile`.
     pub shutting_down: u64,
     /// Waiters now.
     pub queue_len: usize,
