@@ -111,7 +111,9 @@ impl BucketActor {
         }
         if let Some(error) = self.refusal(amount, timeout) {
             if self.remove_abandoned() {
-                // Without the waiters that left, it may fit at once or be admitted.
+                // Without the waiters that left, the head may be another, and the request
+                // may fit at once or be admitted.
+                self.serve(now, ctx);
                 return self.acquire(request, ctx);
             }
             return self.refuse(error);

@@ -82,3 +82,20 @@ async fn a_storm_of_cancellations_spends_no_capacity() {
         assert_granted(answer, 1.0, ms(200 * (i as u64).saturating_sub(4)));
     }
 }
+
+#[actix_rt::test]
+async fn a_refusal_that_finds_an_abandoned_head_replans_the_next() {
+    let bucket = BucketActor::new(config(10.0, ms(1000))).max_queue(2);
+    let (addr, start) = start_paused(bucket).await;
+    let full = spawn_acquire(&addr, start, Acquire::new(10.0));
+    let big = spawn_acquire(&addr, start, Acquire::new(10.0)); // due at 1 s
+    let small = spawn_acquire(&addr, start, Acquire::new(1.0)); // behind it
+    settle().await;
+    // The big head gives up; before the bucket's timer notices, a third request finds the
+    // queue full, purges the head, and is admitted. The small one is now due at 100 ms.
+    big.abort();
+    let third = spawn_acquire(&addr, start, Acquire::new(1.0));
+    assert_granted(&small.await.unwrap(), 1.0, ms(100));
+    assert_granted(&third.await.unwrap(), 1.0, ms(200));
+    assert_granted(&full.await.unwrap(), 10.0, Duration::ZERO);
+}
