@@ -254,6 +254,8 @@ const STEADY_FROM: f64 = 0.05;
 struct AccuracyRun {
     /// Grant times as the callers observed them, in seconds after the first, sorted.
     grants: Vec<f64>,
+    /// The bucket only: its own grant instants (`Granted::granted_at`), likewise.
+    grant_instants: Vec<f64>,
     requests: usize,
     rate: f64,
     capacity: f64,
@@ -297,14 +299,7 @@ impl AccuracyRun {
 
     /// The same, over the windows that start `from` seconds after the first grant or later.
     fn conformance_excess_from(&self, from: f64) -> f64 {
-        let mut min_start = f64::INFINITY;
-        let mut worst = f64::NEG_INFINITY;
-        let skip = self.grants.partition_point(|&t| t < from);
-        for (i, &t) in self.grants.iter().enumerate().skip(skip) {
-            min_start = min_start.min(i as f64 - self.rate * t);
-            worst = worst.max((i + 1) as f64 - self.rate * t - min_start - self.capacity);
-        }
-        worst
+        excess_over(&self.grants, self.rate, self.capacity, from)
     }
 
     fn describe(&self) -> String {
@@ -326,6 +321,16 @@ impl AccuracyRun {
         } else {
             format!(" ({steady:.1} from 50 ms on)")
         };
+        let at_grants = if self.grant_instants.is_empty() {
+            String::new()
+        } else {
+            let excess = excess_over(&self.grant_instants, self.rate, self.capacity, 0.0);
+            if excess <= EPSILON {
+                "; at the bucket's grant instants: bound holds".to_string()
+            } else {
+                format!("; at the bucket's grant instants: **exceeded by {excess:.3}**")
+            }
+        };
         let done = if self.grants.len() < self.requests {
             format!(
                 ", only {} of {} granted in time",
@@ -336,12 +341,25 @@ impl AccuracyRun {
             String::new()
         };
         format!(
-            "{:.1} % ({:.1} % from 50 ms on), {bound}{steady}, CPU {:.0} %{done}",
+            "{:.1} % ({:.1} % from 50 ms on), {bound}{steady}{at_grants}, CPU {:.0} %{done}",
             100.0 * self.achieved(),
             100.0 * self.steady(),
             100.0 * self.cpu
         )
     }
+}
+
+/// The largest excess over the conformance bound of the sorted `times` (seconds), over the
+/// windows that start `from` seconds after the first or later.
+fn excess_over(times: &[f64], rate: f64, capacity: f64, from: f64) -> f64 {
+    let mut min_start = f64::INFINITY;
+    let mut worst = f64::NEG_INFINITY;
+    let skip = times.partition_point(|&t| t < from);
+    for (i, &t) in times.iter().enumerate().skip(skip) {
+        min_start = min_start.min(i as f64 - rate * t);
+        worst = worst.max((i + 1) as f64 - rate * t - min_start - capacity);
+    }
+    worst
 }
 
 /// Spawns one task per request, each recording when its acquisition completed.
@@ -365,6 +383,7 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
     let system = System::new();
     let run = system.block_on(async move {
         let times = Rc::new(RefCell::new(Vec::with_capacity(requests)));
+        let grant_instants = Rc::new(RefCell::new(Vec::with_capacity(requests)));
         let period = Duration::from_secs_f64(f64::from(capacity) / f64::from(rate));
         let bucket = BucketActor::new(BucketConfig::new(f64::from(capacity), period).unwrap());
         let bucket = bucket.start();
@@ -388,8 +407,10 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
                 requests,
                 || {
                     let bucket = bucket.clone();
+                    let instants = grant_instants.clone();
                     async move {
-                        bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                        let granted = bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                        instants.borrow_mut().push(granted.granted_at.into_std());
                     }
                 },
                 &times,
@@ -427,8 +448,15 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
         times.sort();
         let first = times[0];
         let grants = times.iter().map(|t| (*t - first).as_secs_f64()).collect();
+        let mut instants = grant_instants.borrow().clone();
+        instants.sort();
+        let grant_instants = instants
+            .iter()
+            .map(|t| t.saturating_duration_since(instants[0]).as_secs_f64())
+            .collect();
         AccuracyRun {
             grants,
+            grant_instants,
             requests,
             rate: f64::from(rate),
             capacity: f64::from(capacity),

@@ -107,6 +107,7 @@ impl BucketActor {
             return Reply::now(Ok(Granted {
                 amount,
                 waited: Duration::ZERO,
+                granted_at: now,
             }));
         }
         if let Some(error) = self.refusal(amount, timeout) {
@@ -212,6 +213,7 @@ impl BucketActor {
             let granted = Granted {
                 amount: waiter.amount,
                 waited,
+                granted_at: now,
             };
             if waiter.reply.send(Ok(granted)).is_err() {
                 self.stats.cancelled += 1; // the caller left just now: nothing consumed

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use actix::Message;
+use actix_rt::time::Instant;
 
 use crate::{AcquireError, BucketConfig, BucketStats};
 
@@ -68,6 +69,9 @@ pub struct Granted {
     pub amount: f64,
     /// How long the request waited in the bucket, from receipt to grant.
     pub waited: Duration,
+    /// When the bucket granted it, on tokio's clock. The conformance bound holds over these
+    /// instants; a caller runs a little later, when its task is scheduled.
+    pub granted_at: Instant,
 }
 
 /// Asks how full the bucket is, and whether `amount` would fit now. Reserves nothing: it only

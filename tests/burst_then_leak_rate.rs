@@ -17,8 +17,9 @@ async fn a_burst_of_capacity_then_one_grant_per_leak_interval() {
             assert_eq!(answer.0, Duration::ZERO, "burst grant {i}");
         }
         assert_granted(answer, 1.0, expected);
-        let waited = answer.1.as_ref().unwrap().waited;
-        assert_at(waited, expected);
+        let granted = answer.1.as_ref().unwrap();
+        assert_at(granted.waited, expected);
+        assert_at(granted.granted_at - start, expected);
     }
 }
 
