@@ -145,7 +145,7 @@ impl WaitQueue {
     /// answer them), and the waiters already answered; returns how many of the former.
     pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&Waiter) -> bool) -> usize {
         let mut removed = 0;
-        let mut amount = 0.0;
+        let mut amount = -0.0; // as `Iterator::sum` starts, so that -0.0 amounts add up alike
         self.waiters.retain(|waiter| {
             if waiter.answered {
                 return false;

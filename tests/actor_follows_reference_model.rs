@@ -26,10 +26,9 @@
 //! - each `BucketStats` agrees with the answers seen before it: `granted`, `queue_full`,
 //!   `shutting_down`, `total_wait` exactly, `granted_amount` to rounding; `timed_out` and
 //!   `invalid` at least the answers seen, and what they and `cancelled` count beyond them
-//!   at most the requests whose callers gave up (a cancelled waiter whose deadline passes,
-//!   or which a reconfiguration refuses, is counted as timed out or invalid, and one left
-//!   in the queue at an immediate shutdown is counted nowhere: a bug, see the ignored test
-//!   in stats.rs; the model follows the actor here); `queue_len` between the unanswered
+//!   at most the requests whose callers gave up (a waiter answered out of turn, at its
+//!   expiry, a reconfiguration or a shutdown, whose caller has gone, counts as cancelled);
+//!   `queue_len` between the unanswered
 //!   requests not cancelled and all the unanswered ones; `max_queue_len` never falls.
 //!
 //! The model keeps the queue (with each waiter's deadline, expired one tick after it, in
@@ -461,10 +460,7 @@ impl Model {
                 timeout: waiter.timeout,
                 retry_after: self.bucket.time_until_fits(self.queued + waiter.amount),
             };
-            self.count_refusal(&error);
-            if !waiter.cancelled {
-                self.answer(waiter.id, now, Err(error));
-            }
+            self.refuse_waiter(&waiter, now, error);
         }
         if self.queue.is_empty() {
             self.queued = 0.0;
@@ -486,10 +482,7 @@ impl Model {
 
     fn close(&mut self, now: Duration) {
         for waiter in std::mem::take(&mut self.queue) {
-            if !waiter.cancelled {
-                self.stats.shutting_down += 1;
-                self.answer(waiter.id, now, Err(AcquireError::ShuttingDown));
-            }
+            self.refuse_waiter(&waiter, now, AcquireError::ShuttingDown);
         }
         self.queued = 0.0;
         self.record_queue_len();
@@ -647,12 +640,20 @@ impl Model {
                 amount: waiter.amount,
                 capacity,
             };
-            self.count_refusal(&error);
-            if !waiter.cancelled {
-                self.answer(waiter.id, now, Err(error));
-            }
+            self.refuse_waiter(&waiter, now, error);
         }
         self.serve(now);
+    }
+
+    /// A waiter answered out of turn: counted as the refusal, or as cancelled if its caller
+    /// has gone (nobody hears the answer).
+    fn refuse_waiter(&mut self, waiter: &ModelWaiter, now: Duration, error: AcquireError) {
+        if waiter.cancelled {
+            self.stats.cancelled += 1;
+        } else {
+            self.count_refusal(&error);
+            self.answer(waiter.id, now, Err(error));
+        }
     }
 
     fn stats(&mut self, now: Duration) -> BucketStats {

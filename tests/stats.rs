@@ -78,7 +78,6 @@ async fn waits_and_amounts_are_summed() {
 }
 
 #[actix_rt::test]
-#[ignore = "bug: a waiter whose caller gave up, still queued at a shutdown, is counted nowhere in BucketStats"]
 async fn a_cancelled_waiter_left_at_a_shutdown_is_counted_once() {
     tokio::time::pause();
     // Supervised, so the bucket still answers `Stats` after its shutdown.
