@@ -1307,7 +1307,7 @@ fn check(script: &Script, outcome: &Outcome) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: common::cases(1500),
+        cases: common::cases(2500),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
