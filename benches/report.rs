@@ -839,7 +839,11 @@ fn main() {
         let (what, target, met) = if rate < 1_000 {
             ("(extra) Accuracy", "none (shows CPU)", "")
         } else {
-            ("Accuracy", ">= 0.99, bound holds at grant instants", verdict(met))
+            (
+                "Accuracy",
+                ">= 0.99, bound holds at grant instants",
+                verdict(met),
+            )
         };
         idle_cpu.extend(bucket.idle_cpu);
         row(
