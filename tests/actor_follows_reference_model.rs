@@ -54,7 +54,7 @@ mod common;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use actix::{Actor, MailboxError};
+use actix::{Actor, Addr, MailboxError};
 use actix_leaky_bucket::{
     Acquire, AcquireError, BucketActor, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted,
     LeakyBucket, Reconcile, Reconfigure, Shutdown, SimulateRestart, Stats,
@@ -765,6 +765,30 @@ struct SentAcquire {
     recorded: Option<Recorded>,
 }
 
+/// Sends `request` as script event `(seq, at)`, from a task that records its answer.
+fn send_acquire(
+    addr: &Addr<BucketActor>,
+    start: Instant,
+    (seq, at): (usize, Duration),
+    request: Acquire,
+    handles: &mut Vec<JoinHandle<Recorded>>,
+    acquires: &mut Vec<SentAcquire>,
+) {
+    let reply = addr.send(request);
+    handles.push(actix_rt::spawn(async move {
+        let answer = reply.await;
+        (start.elapsed(), answer)
+    }));
+    acquires.push(SentAcquire {
+        seq,
+        at,
+        request,
+        cancelled: None,
+        answered_by: None,
+        recorded: None,
+    });
+}
+
 /// Marks the answers that arrived by `mark`: `2 * seq` while event `seq` ran, `2 * seq + 1`
 /// after it, before the next one.
 fn mark_answered(handles: &[JoinHandle<Recorded>], acquires: &mut [SentAcquire], mark: usize) {
@@ -848,19 +872,14 @@ async fn run(script: Script) -> Outcome {
         match action {
             Action::Acquire { amount, timeout } => {
                 let request = Acquire { amount, timeout };
-                let reply = addr.send(request);
-                handles.push(actix_rt::spawn(async move {
-                    let answer = reply.await;
-                    (start.elapsed(), answer)
-                }));
-                acquires.push(SentAcquire {
-                    seq,
-                    at,
+                send_acquire(
+                    &addr,
+                    start,
+                    (seq, at),
                     request,
-                    cancelled: None,
-                    answered_by: None,
-                    recorded: None,
-                });
+                    &mut handles,
+                    &mut acquires,
+                );
                 model.acquire(at, amount, timeout);
             }
             Action::Cancel(n) => {
@@ -942,19 +961,8 @@ async fn run(script: Script) -> Outcome {
         match *late {
             Late::Acquire => {
                 let request = Acquire::new(0.0);
-                let reply = addr.send(request);
-                handles.push(actix_rt::spawn(async move {
-                    let answer = reply.await;
-                    (start.elapsed(), answer)
-                }));
-                acquires.push(SentAcquire {
-                    seq,
-                    at: shutdown_at,
-                    request,
-                    cancelled: None,
-                    answered_by: None,
-                    recorded: None,
-                });
+                let event = (seq, shutdown_at);
+                send_acquire(&addr, start, event, request, &mut handles, &mut acquires);
                 model.acquire(shutdown_at, 0.0, None);
             }
             Late::Reconcile { actual, estimated } => {
