@@ -234,6 +234,8 @@ fn throughput() -> (ThroughputResult, ThroughputResult) {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Limiter {
     Bucket,
+    /// The bucket with `precise_timing(false)`: tokio's timer alone, no busy-waiting.
+    BucketTimerOnly,
     Governor,
     LeakyBucket,
 }
@@ -242,6 +244,7 @@ impl Limiter {
     fn name(self) -> &'static str {
         match self {
             Limiter::Bucket => "actix-leaky-bucket",
+            Limiter::BucketTimerOnly => "actix-leaky-bucket, timer only",
             Limiter::Governor => "governor",
             Limiter::LeakyBucket => "leaky-bucket",
         }
@@ -390,7 +393,8 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
         let times = Rc::new(RefCell::new(Vec::with_capacity(requests)));
         let grant_instants = Rc::new(RefCell::new(Vec::with_capacity(requests)));
         let period = Duration::from_secs_f64(f64::from(capacity) / f64::from(rate));
-        let bucket = BucketActor::new(BucketConfig::new(f64::from(capacity), period).unwrap());
+        let bucket = BucketActor::new(BucketConfig::new(f64::from(capacity), period).unwrap())
+            .precise_timing(limiter != Limiter::BucketTimerOnly);
         let bucket = bucket.start();
         let governor = Rc::new(governor::RateLimiter::direct(
             governor::Quota::per_second(NonZeroU32::new(rate).unwrap())
@@ -408,7 +412,7 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
         let cpu_start = cpu_seconds();
         let wall_start = Instant::now();
         match limiter {
-            Limiter::Bucket => spawn_requests(
+            Limiter::Bucket | Limiter::BucketTimerOnly => spawn_requests(
                 requests,
                 || {
                     let bucket = bucket.clone();
@@ -441,7 +445,7 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
         let deadline = wall_start + Duration::from_secs(3);
         wait_until(|| times.borrow().len() >= requests, deadline).await;
         let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
-        let idle_cpu = if limiter == Limiter::Bucket {
+        let idle_cpu = if limiter != Limiter::Governor && limiter != Limiter::LeakyBucket {
             let cpu_start = cpu_seconds();
             let idle_start = Instant::now();
             actix_rt::time::sleep(Duration::from_millis(300)).await;
@@ -867,6 +871,22 @@ fn main() {
         if rate == 100_000 && capacity == 10 {
             plot_runs = vec![bucket, governor, leaky];
         }
+    }
+    for (rate, capacity) in [(1_000, 10), (100_000, 1_000)] {
+        eprintln!("accuracy at {rate}/s, capacity {capacity}, timer only...");
+        let timer_only = accuracy(Limiter::BucketTimerOnly, rate, capacity);
+        let precise = accuracy(Limiter::Bucket, rate, capacity);
+        row(
+            &format!(
+                "(extra) Accuracy, timer only (`precise_timing(false)`), {}k/s, capacity {capacity}",
+                f64::from(rate) / 1e3
+            ),
+            timer_only.describe(),
+            format!("precise timing (default): {}", precise.describe()),
+            format!("{:.3}", timer_only.achieved()),
+            "none (shows the CPU trade)",
+            "",
+        );
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS-100k.svg");
     let runs: Vec<&AccuracyRun> = plot_runs.iter().collect();

@@ -50,6 +50,7 @@ pub struct BucketActor {
     /// nobody waits.
     wake_at: Option<Instant>,
     pacer_running: bool,
+    precise_timing: bool,
     /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
     acquires_this_turn: u32,
 }
@@ -79,6 +80,7 @@ impl BucketActor {
             stats: BucketStats::default(),
             wake_at: None,
             pacer_running: false,
+            precise_timing: true,
             acquires_this_turn: 0,
         }
     }
@@ -87,6 +89,20 @@ impl BucketActor {
     /// that would wait beyond it is answered [`AcquireError::QueueFull`] at once.
     pub fn max_queue(mut self, max_queue: usize) -> Self {
         self.max_queue = max_queue;
+        self
+    }
+
+    /// Whether grants come at their due instant (`true`, the default) or on tokio's
+    /// timer alone (`false`).
+    ///
+    /// Tokio's timer can fire up to 2 ms late, so by default the bucket sleeps until 2 ms
+    /// before a grant is due and yields to the runtime until the due instant: exact, at the
+    /// price of a busy thread from about 500 grants per second up. With `false` it only
+    /// sleeps: each grant may come up to 2 ms late, and the long-run rate stays exact as
+    /// long as the capacity absorbs that lateness (`leak_rate × 2 ms <= capacity −
+    /// amount`); beyond that, the leak lost while the bucket stood empty lowers the rate.
+    pub fn precise_timing(mut self, precise: bool) -> Self {
+        self.precise_timing = precise;
         self
     }
 
@@ -269,7 +285,7 @@ impl BucketActor {
         if let Some(wake_at) = self.wake_at {
             if !self.pacer_running {
                 self.pacer_running = true;
-                ctx.spawn(Pacer::new(wake_at));
+                ctx.spawn(Pacer::new(wake_at, self.precise_timing));
             }
         }
     }

@@ -31,15 +31,18 @@ pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// instant, where the paused clock lands exactly.
 pub(crate) struct Pacer {
     sleep: Pin<Box<Sleep>>,
+    /// Whether to yield through the last [`SPIN_WINDOW`] (else: the timer alone).
+    precise: bool,
     /// The clock at the last poll that yielded instead of sleeping.
     yielded_at: Option<Instant>,
     clock_paused: bool,
 }
 
 impl Pacer {
-    pub(crate) fn new(deadline: Instant) -> Self {
+    pub(crate) fn new(deadline: Instant, precise: bool) -> Self {
         Self {
             sleep: Box::pin(sleep_until(deadline)),
+            precise,
             yielded_at: None,
             clock_paused: false,
         }
@@ -47,6 +50,9 @@ impl Pacer {
 
     /// When to sleep until before `due`; `None` to yield instead.
     fn alarm(&mut self, now: Instant, due: Instant) -> Option<Instant> {
+        if !self.precise {
+            return Some(due);
+        }
         if self.yielded_at == Some(now) {
             self.clock_paused = true;
         }

@@ -63,3 +63,22 @@ async fn an_idle_bucket_refills_its_burst() {
 }
 
 use actix_rt::time::Instant;
+
+#[actix_rt::test]
+async fn without_precise_timing_grants_come_within_a_tick_and_do_not_drift() {
+    // The timer alone: a grant comes on the first tick after its due instant (on the
+    // paused clock, a whole tick late unless the test started exactly on a tick), and the
+    // level, computed from the clock, absorbs the lateness: no drift over 200 grants.
+    let bucket = BucketActor::new(config(10.0, ms(1000))).precise_timing(false);
+    let (addr, start) = start_paused(bucket).await;
+    let answers = answers(spawn_all(&addr, start, (0..210).map(|_| Acquire::new(1.0)))).await;
+    for (i, answer) in answers.iter().enumerate() {
+        let due = ms(100 * (i as u64).saturating_sub(9));
+        assert!(answer.1.is_ok());
+        assert!(
+            answer.0 >= due && answer.0 <= due + TICK,
+            "grant {i} at {:?}, due {due:?}",
+            answer.0
+        );
+    }
+}
