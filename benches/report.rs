@@ -17,6 +17,8 @@
 //!
 //! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
 //! 100k/s run. Run with `cargo bench --bench report`; takes about half a minute.
+//! `cargo bench --bench report -- throughput scale` runs only the sections named
+//! (`throughput`, `accuracy`, `scale`).
 
 mod common;
 
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Arbiter, Context, Handler, Message, System};
-use actix_leaky_bucket::{Acquire, BucketActor, BucketConfig, CapacityInfo};
+use actix_leaky_bucket::{Acquire, BucketActor, BucketConfig, CapacityInfo, Reconcile};
 use common::{Echo, Ping};
 use futures::future::join_all;
 
@@ -485,73 +487,58 @@ struct DepthResult {
     per_request_ns: f64,
     /// Heap bytes per request while all of them wait.
     heap_per_waiter: f64,
-    /// Whether every request was queued before the gate opened.
-    all_queued: bool,
 }
 
-/// `waiters` independent tasks each send one `Acquire` of 1 to a full bucket (rate 1e12 per
-/// second), behind a gate: an `Acquire` of the whole capacity, due when the bucket is empty
-/// again (200 ms or 1 s later). All of them queue; once the gate is granted, they all fit
-/// within 100 ns and are granted in one go. The per-grant cost is the busy time, `(last
-/// reply - start) - (grant - last receipt)`, over `waiters`: `Granted::waited` of the last
-/// waiter is exactly the idle gap between its receipt and its grant.
+/// `waiters` independent tasks each send one `Acquire` of 1 to a full bucket that leaks
+/// next to nothing (a million units per million hours), so all of them queue. Once every
+/// one is queued, a `Reconcile` refunds the whole capacity, and the bucket grants them all
+/// in one go. Nothing waits on a timer, so the whole run is work: per grant, `(last answer
+/// - start) / waiters`, as for raw actix.
 fn bucket_depth(waiters: usize) -> DepthResult {
-    let gate = if waiters >= 10_000 {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_millis(200)
-    };
+    const CAPACITY: f64 = 1e6;
     System::new().block_on(async move {
-        let capacity = 1e12 * gate.as_secs_f64();
-        let bucket = BucketActor::new(BucketConfig::new(capacity, gate).unwrap()).start();
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-        bucket.send(Acquire::new(capacity)).await.unwrap().unwrap();
-        let opens = Instant::now() + gate;
-        let gate_request = bucket.send(Acquire::new(capacity));
-        actix_rt::spawn(async move {
-            gate_request.await.unwrap().unwrap();
-        });
+        let period = Duration::from_secs(3_600 * 1_000_000);
+        let bucket = BucketActor::new(BucketConfig::new(CAPACITY, period).unwrap()).start();
+        bucket.send(Acquire::new(CAPACITY)).await.unwrap().unwrap();
         let replies = Rc::new(RefCell::new(Vec::with_capacity(waiters)));
-        let min_waited = Rc::new(Cell::new(Duration::MAX));
         let heap_before = heap();
         let start = Instant::now();
         for _ in 0..waiters {
             let bucket = bucket.clone();
-            let (replies, min_waited) = (replies.clone(), min_waited.clone());
+            let replies = replies.clone();
             actix_rt::spawn(async move {
-                let granted = bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
                 replies.borrow_mut().push(Instant::now());
-                min_waited.set(min_waited.get().min(granted.waited));
             });
         }
-        actix_rt::time::sleep_until((opens - gate / 5).into()).await;
-        let heap_queued = heap();
-        let info = bucket.send(CapacityInfo::new(1.0)).await.unwrap();
+        // Each query lets the runtime run the tasks that have not sent yet.
+        while bucket.send(CapacityInfo::new(1.0)).await.unwrap().waiters < waiters {}
+        let (queued, heap_queued) = (Instant::now(), heap());
+        let refund = bucket.send(Reconcile::new(0.0, CAPACITY));
+        refund.await.unwrap().unwrap();
         wait_until(
             || replies.borrow().len() >= waiters,
-            opens + Duration::from_secs(5),
+            start + Duration::from_secs(10),
         )
         .await;
         let last = replies.borrow().iter().max().copied().unwrap();
-        let busy = (last - start).saturating_sub(min_waited.get());
         if std::env::var_os("REPORT_PHASES").is_some() {
             eprintln!(
-                "{waiters}: enqueue {:?}, grant phase {:?}",
-                (opens - min_waited.get()).saturating_duration_since(start),
-                last.saturating_duration_since(opens)
+                "{waiters}: queued in {:?}, granted in {:?}",
+                queued - start,
+                last - queued
             );
         }
         DepthResult {
-            per_request_ns: busy.as_nanos() as f64 / waiters as f64,
+            per_request_ns: (last - start).as_nanos() as f64 / waiters as f64,
             heap_per_waiter: (heap_queued - heap_before) as f64 / waiters as f64,
-            all_queued: info.waiters == waiters + 1 && min_waited.get() > Duration::ZERO,
         }
     })
 }
 
 /// The same depth through a trivial actor: `count` independent tasks each send a `Ping`; on
 /// one thread, every task sends (and then waits) before the actor runs, so all of them are in
-/// the mailbox at once. Per request: (last reply - start) / count.
+/// the mailbox at once. Per request: (last answer - start) / count.
 fn raw_depth(count: usize) -> f64 {
     System::new().block_on(async move {
         let echo = Echo.start();
@@ -789,6 +776,15 @@ fn svg(runs: &[&AccuracyRun]) -> String {
 
 // ---------------------------------------------------------------------------------------
 
+/// Whether the command line asks for `section`: it does when it names no section at all.
+fn wanted(section: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|name| name == section)
+}
+
 fn main() {
     let mut rows: Vec<[String; 6]> = Vec::new();
     let mut row =
@@ -803,80 +799,83 @@ fn main() {
             ]);
         };
 
-    eprintln!("throughput...");
-    let (sequential, pipelined) = throughput();
-    for (what, result) in [
-        ("Throughput, sequential", &sequential),
-        ("Throughput, pipelined (batches of 64)", &pipelined),
-    ] {
-        row(
-            what,
-            format!("{:.0} k/s", result.bucket_per_s / 1e3),
-            format!(
-                "raw actix send: {:.0} k/s<br>actor reading the clock, 40-byte answer: {:.0} k/s ({:.2})",
-                result.raw_per_s / 1e3,
-                result.clock_per_s / 1e3,
-                result.clock_ratio
-            ),
-            format!("{:.2}", result.ratio),
-            ">= 0.90",
-            verdict(result.ratio >= 0.9),
-        );
-    }
-
-    let mut plot_runs = Vec::new();
-    let mut idle_cpu = Vec::new();
-    for (rate, capacity) in [
-        (100, 10),
-        (1_000, 10),
-        (10_000, 10),
-        (100_000, 10),
-        (100_000, 100),
-    ] {
-        eprintln!("accuracy at {rate}/s, capacity {capacity}...");
-        let bucket = accuracy(Limiter::Bucket, rate, capacity);
-        let governor = accuracy(Limiter::Governor, rate, capacity);
-        let leaky = accuracy(Limiter::LeakyBucket, rate, capacity);
-        // The bound is the bucket's promise at its grant instants; what callers see adds
-        // their own scheduling, shown beside it.
-        let met = bucket.achieved() >= 0.99 && bucket.grant_instants_excess() <= 1e-6;
-        let (what, target, met) = if rate < 1_000 {
-            ("(extra) Accuracy", "none (shows CPU)", "")
-        } else {
-            (
-                "Accuracy",
-                ">= 0.99, bound holds at grant instants",
-                verdict(met),
-            )
-        };
-        idle_cpu.extend(bucket.idle_cpu);
-        row(
-            &format!("{what}, {}k/s, capacity {capacity}", f64::from(rate) / 1e3),
-            bucket.describe(),
-            format!(
-                "governor: {}<br>leaky-bucket: {}",
-                governor.describe(),
-                leaky.describe()
-            ),
-            format!("{:.3}", bucket.achieved()),
-            target,
-            met,
-        );
-        if std::env::var_os("REPORT_PHASES").is_some() {
-            let at_once = bucket.grants.partition_point(|&t| t < 100e-6);
-            eprintln!(
-                "{rate}/s, capacity {capacity}: {at_once} grants observed in the first 100 us"
+    if wanted("throughput") {
+        eprintln!("throughput...");
+        let (sequential, pipelined) = throughput();
+        for (what, result) in [
+            ("Throughput, sequential", &sequential),
+            ("Throughput, pipelined (batches of 64)", &pipelined),
+        ] {
+            row(
+                what,
+                format!("{:.0} k/s", result.bucket_per_s / 1e3),
+                format!(
+                    "raw actix send: {:.0} k/s<br>actor reading the clock, 40-byte answer: {:.0} k/s ({:.2})",
+                    result.raw_per_s / 1e3,
+                    result.clock_per_s / 1e3,
+                    result.clock_ratio
+                ),
+                format!("{:.2}", result.ratio),
+                ">= 0.90",
+                verdict(result.ratio >= 0.9),
             );
         }
-        if rate == 100_000 && capacity == 10 {
-            plot_runs = vec![bucket, governor, leaky];
-        }
     }
-    for (rate, capacity) in [(1_000, 10), (100_000, 1_000)] {
-        eprintln!("accuracy at {rate}/s, capacity {capacity}, timer only...");
-        let timer_only = accuracy(Limiter::BucketTimerOnly, rate, capacity);
-        let precise = accuracy(Limiter::Bucket, rate, capacity);
-        row(
+
+    let mut idle_cpu = Vec::new();
+    if wanted("accuracy") {
+        let mut plot_runs = Vec::new();
+        for (rate, capacity) in [
+            (100, 10),
+            (1_000, 10),
+            (10_000, 10),
+            (100_000, 10),
+            (100_000, 100),
+        ] {
+            eprintln!("accuracy at {rate}/s, capacity {capacity}...");
+            let bucket = accuracy(Limiter::Bucket, rate, capacity);
+            let governor = accuracy(Limiter::Governor, rate, capacity);
+            let leaky = accuracy(Limiter::LeakyBucket, rate, capacity);
+            // The bound is the bucket's promise at its grant instants; what callers see adds
+            // their own scheduling, shown beside it.
+            let met = bucket.achieved() >= 0.99 && bucket.grant_instants_excess() <= 1e-6;
+            let (what, target, met) = if rate < 1_000 {
+                ("(extra) Accuracy", "none (shows CPU)", "")
+            } else {
+                (
+                    "Accuracy",
+                    ">= 0.99, bound holds at grant instants",
+                    verdict(met),
+                )
+            };
+            idle_cpu.extend(bucket.idle_cpu);
+            row(
+                &format!("{what}, {}k/s, capacity {capacity}", f64::from(rate) / 1e3),
+                bucket.describe(),
+                format!(
+                    "governor: {}<br>leaky-bucket: {}",
+                    governor.describe(),
+                    leaky.describe()
+                ),
+                format!("{:.3}", bucket.achieved()),
+                target,
+                met,
+            );
+            if std::env::var_os("REPORT_PHASES").is_some() {
+                let at_once = bucket.grants.partition_point(|&t| t < 100e-6);
+                eprintln!(
+                    "{rate}/s, capacity {capacity}: {at_once} grants observed in the first 100 us"
+                );
+            }
+            if rate == 100_000 && capacity == 10 {
+                plot_runs = vec![bucket, governor, leaky];
+            }
+        }
+        for (rate, capacity) in [(1_000, 10), (100_000, 1_000)] {
+            eprintln!("accuracy at {rate}/s, capacity {capacity}, timer only...");
+            let timer_only = accuracy(Limiter::BucketTimerOnly, rate, capacity);
+            let precise = accuracy(Limiter::Bucket, rate, capacity);
+            row(
             &format!(
                 "(extra) Accuracy, timer only (`precise_timing(false)`), {}k/s, capacity {capacity}",
                 f64::from(rate) / 1e3
@@ -887,57 +886,61 @@ fn main() {
             "none (shows the CPU trade)",
             "",
         );
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS-100k.svg");
+        let runs: Vec<&AccuracyRun> = plot_runs.iter().collect();
+        std::fs::write(path, svg(&runs)).expect("writing the SVG");
+        eprintln!("plot of the 100k/s, capacity 10 runs: {path}");
     }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS-100k.svg");
-    let runs: Vec<&AccuracyRun> = plot_runs.iter().collect();
-    std::fs::write(path, svg(&runs)).expect("writing the SVG");
 
-    eprintln!("scale and memory...");
-    let rounds = 5;
-    let small: Vec<DepthResult> = (0..rounds).map(|_| bucket_depth(1_000)).collect();
-    let large: Vec<DepthResult> = (0..rounds).map(|_| bucket_depth(100_000)).collect();
-    let raw_small = median((0..rounds).map(|_| raw_depth(1_000)).collect());
-    let raw_large = median((0..rounds).map(|_| raw_depth(100_000)).collect());
-    let raw_heap = raw_heap_per_waiter(100_000);
-    let all_queued = small.iter().chain(&large).all(|r| r.all_queued);
-    let bucket_small = median(small.iter().map(|r| r.per_request_ns).collect());
-    let bucket_large = median(large.iter().map(|r| r.per_request_ns).collect());
-    let bucket_heap = median(large.iter().map(|r| r.heap_per_waiter).collect());
-    let queued_note = if all_queued {
-        ""
-    } else {
-        " (**not every request was queued before the gate opened**)"
-    };
-    let flat = bucket_large / bucket_small;
-    row(
-        "Scale: per grant, 100k queued waiters vs 1k",
-        format!("{bucket_large:.0} ns vs {bucket_small:.0} ns{queued_note}"),
-        format!(
-            "raw actix: {raw_large:.0} ns vs {raw_small:.0} ns ({:.2})",
-            raw_large / raw_small
-        ),
-        format!("{flat:.2}"),
-        "<= 1.20",
-        verdict(flat <= 1.2),
-    );
-    let vs_raw = bucket_large / raw_large;
-    row(
-        "Scale: per grant at 100k vs raw actix at 100k",
-        format!("{bucket_large:.0} ns"),
-        format!("raw actix: {raw_large:.0} ns"),
-        format!("{vs_raw:.2}"),
-        "<= 1.20",
-        verdict(vs_raw <= 1.2),
-    );
-    let extra = bucket_heap - raw_heap;
-    row(
-        "Memory: heap per queued waiter, 100k deep",
-        format!("{bucket_heap:.0} B"),
-        format!("raw actix: {raw_heap:.0} B"),
-        format!("{extra:+.0} B"),
-        "<= 128 B",
-        verdict(extra <= 128.0),
-    );
+    if wanted("scale") {
+        eprintln!("scale and memory...");
+        // Rounds interleave the four measures, so that a change in the machine's load
+        // falls on all of them; the ratios are medians of per-round ratios.
+        let rounds = 7;
+        let (mut small, mut large) = (Vec::new(), Vec::new());
+        let (mut raw_small, mut raw_large) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            small.push(bucket_depth(1_000));
+            raw_small.push(raw_depth(1_000));
+            large.push(bucket_depth(100_000));
+            raw_large.push(raw_depth(100_000));
+        }
+        let per_round = |ratio: &dyn Fn(usize) -> f64| median((0..rounds).map(ratio).collect());
+        let flat = per_round(&|i| large[i].per_request_ns / small[i].per_request_ns);
+        let vs_raw = per_round(&|i| large[i].per_request_ns / raw_large[i]);
+        let raw_flat = per_round(&|i| raw_large[i] / raw_small[i]);
+        let raw_heap = raw_heap_per_waiter(100_000);
+        let bucket_small = median(small.iter().map(|r| r.per_request_ns).collect());
+        let bucket_large = median(large.iter().map(|r| r.per_request_ns).collect());
+        let bucket_heap = median(large.iter().map(|r| r.heap_per_waiter).collect());
+        let (raw_small, raw_large) = (median(raw_small), median(raw_large));
+        row(
+            "Scale: per grant, 100k queued waiters vs 1k",
+            format!("{bucket_large:.0} ns vs {bucket_small:.0} ns"),
+            format!("raw actix: {raw_large:.0} ns vs {raw_small:.0} ns ({raw_flat:.2})"),
+            format!("{flat:.2}"),
+            "<= 1.20",
+            verdict(flat <= 1.2),
+        );
+        row(
+            "Scale: per grant at 100k vs raw actix at 100k",
+            format!("{bucket_large:.0} ns"),
+            format!("raw actix: {raw_large:.0} ns"),
+            format!("{vs_raw:.2}"),
+            "<= 1.20",
+            verdict(vs_raw <= 1.2),
+        );
+        let extra = bucket_heap - raw_heap;
+        row(
+            "Memory: heap per queued waiter, 100k deep",
+            format!("{bucket_heap:.0} B"),
+            format!("raw actix: {raw_heap:.0} B"),
+            format!("{extra:+.0} B"),
+            "<= 128 B",
+            verdict(extra <= 128.0),
+        );
+    }
 
     println!();
     println!("| measure | actix-leaky-bucket | reference | ratio | target | met |");
@@ -946,14 +949,16 @@ fn main() {
         println!("| {what} | {bucket} | {reference} | {ratio} | {target} | {met} |");
     }
     println!();
-    println!(
-        "Bucket CPU while idle after each accuracy run (300 ms, no waiters): {}",
-        idle_cpu
-            .iter()
-            .map(|c| format!("{:.1} %", 100.0 * c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    if !idle_cpu.is_empty() {
+        println!(
+            "Bucket CPU while idle after each accuracy run (300 ms, no waiters): {}",
+            idle_cpu
+                .iter()
+                .map(|c| format!("{:.1} %", 100.0 * c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let start = Instant::now();
     let clock_reads: u32 = 1_000_000;
     for _ in 0..clock_reads {
@@ -963,5 +968,4 @@ fn main() {
         "One read of tokio's clock (`Instant::now`) here: {:.0} ns",
         start.elapsed().as_nanos() as f64 / f64::from(clock_reads)
     );
-    println!("Plot of the 100k/s, capacity 10 runs: {path}");
 }

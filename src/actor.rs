@@ -8,7 +8,7 @@ use log::{debug, info, warn};
 
 use crate::pacer::Pacer;
 use crate::queue::{WaitQueue, Waiter};
-use crate::reply::{Reply, ReplySlot};
+use crate::reply::{Inbox, Reply};
 use crate::{
     Acquire, AcquireError, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted, LeakyBucket,
     Reconcile, Reconfigure, Shutdown, SimulateRestart, Stats,
@@ -51,19 +51,21 @@ pub struct BucketActor {
     wake_at: Option<Instant>,
     pacer_running: bool,
     precise_timing: bool,
-    /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
+    /// `Acquire` messages handled while others waited, since the bucket last let the
+    /// runtime run other tasks.
     acquires_this_turn: u32,
 }
 
-/// Actix handles a whole mailbox in one poll. After this many requests the bucket yields
-/// to the runtime, so callers on its thread see their grants when they are made, not all
-/// at once at the end of a long drain.
+/// Actix handles a whole mailbox in one poll. While waiters are queued, each message may
+/// grant some of them; after this many such messages the bucket yields to the runtime, so
+/// that callers on its thread see their grants when they are made, not all at once at the
+/// end of a long drain. While nobody waits there is nothing to show early, and no yield.
 const ACQUIRES_PER_TURN: u32 = 64;
 
 enum State {
     Open,
     /// A graceful shutdown serves the queue; these wait for its end.
-    Draining(Vec<ReplySlot<()>>),
+    Draining(Vec<Inbox<()>>),
     Closed,
 }
 
@@ -135,10 +137,8 @@ impl BucketActor {
             }
             return self.refuse(error);
         }
-        let reply = ReplySlot::empty();
-        let answer = Reply::later(&reply);
         let deadline = timeout.and_then(|timeout| now.checked_add(timeout));
-        self.queue.push(amount, now, deadline, reply);
+        let answer = self.queue.push(amount, now, deadline);
         self.stats.record_queue_len(self.queue.len());
         debug!("{amount} waits, {} in the queue", self.queue.len());
         if self.queue.len() == 1 {
@@ -157,13 +157,15 @@ impl BucketActor {
 
     /// Why a request that cannot be granted at once may not wait, if it may not.
     fn refusal(&self, amount: f64, timeout: Option<Duration>) -> Option<AcquireError> {
-        let wait = self.bucket.time_until_fits(self.queue.amount() + amount);
-        if let Some(timeout) = timeout.filter(|&timeout| wait > timeout) {
-            return Some(AcquireError::Timeout {
-                amount,
-                timeout,
-                retry_after: wait,
-            });
+        if let Some(timeout) = timeout {
+            let wait = self.bucket.time_until_fits(self.queue.amount() + amount);
+            if wait > timeout {
+                return Some(AcquireError::Timeout {
+                    amount,
+                    timeout,
+                    retry_after: wait,
+                });
+            }
         }
         if self.max_queue != 0 && self.queue.len() >= self.max_queue {
             return Some(AcquireError::QueueFull {
@@ -182,11 +184,12 @@ impl BucketActor {
     }
 
     /// Brings the bucket up to `now` on the way through a message: serves the queue if
-    /// something is due, and otherwise (the planned wake-up stands) only leaks.
+    /// something is due, and otherwise (nobody waits, or the planned wake-up stands) only
+    /// leaks.
     fn catch_up(&mut self, now: Instant, ctx: &mut Context<Self>) {
         match self.wake_at {
-            Some(wake_at) if wake_at > now => self.bucket.leak(now.into_std()),
-            _ => self.serve(now, ctx),
+            Some(wake_at) if wake_at <= now => self.serve(now, ctx),
+            _ => self.bucket.leak(now.into_std()),
         }
     }
 
@@ -211,19 +214,15 @@ impl BucketActor {
     /// already answered or whose callers have given up.
     fn grant_fitting(&mut self, now: Instant) {
         while let Some(head) = self.queue.head() {
-            let skip = head.is_answered() || head.is_abandoned();
-            if !skip && !self.bucket.fits(head.amount) {
+            let fits = self.bucket.fits(head.amount);
+            if !fits && !head.is_answered() && !head.is_abandoned() {
                 break;
             }
             let Some(waiter) = self.queue.pop() else {
                 break;
             };
-            if skip {
-                if !waiter.is_answered() {
-                    self.stats.cancelled += 1;
-                    debug!("skipped {}: its caller gave up", waiter.amount);
-                }
-                continue;
+            if waiter.is_answered() {
+                continue; // answered out of turn, and counted then
             }
             let waited = now.saturating_duration_since(waiter.received);
             let granted = Granted {
@@ -231,8 +230,10 @@ impl BucketActor {
                 waited,
                 granted_at: now,
             };
-            if waiter.reply.send(Ok(granted)).is_err() {
-                self.stats.cancelled += 1; // the caller left just now: nothing consumed
+            // A caller who gave up, even just now, consumes nothing.
+            if !fits || waiter.reply.send(Ok(granted)).is_err() {
+                self.stats.cancelled += 1;
+                debug!("skipped {}: its caller gave up", waiter.amount);
                 continue;
             }
             self.bucket.fill(waiter.amount);
@@ -395,9 +396,9 @@ impl BucketActor {
         match &mut self.state {
             State::Closed => Reply::now(()), // answered above
             State::Draining(waiting) => {
-                let reply = ReplySlot::empty();
-                let answer = Reply::later(&reply);
-                waiting.push(reply);
+                let inbox = Inbox::default();
+                let answer = inbox.reply();
+                waiting.push(inbox);
                 answer
             }
             State::Open => {
@@ -411,9 +412,9 @@ impl BucketActor {
                     "graceful shutdown: serving {} waiters first",
                     self.queue.len()
                 );
-                let reply = ReplySlot::empty();
-                let answer = Reply::later(&reply);
-                self.state = State::Draining(vec![reply]);
+                let inbox = Inbox::default();
+                let answer = inbox.reply();
+                self.state = State::Draining(vec![inbox]);
                 answer
             }
         }
@@ -432,8 +433,8 @@ impl BucketActor {
         }
         self.stats.record_queue_len(0);
         if let State::Draining(waiting) = mem::replace(&mut self.state, State::Closed) {
-            for reply in waiting {
-                let _ = reply.send(());
+            for inbox in waiting {
+                inbox.send(());
             }
         }
     }
@@ -509,7 +510,9 @@ impl Handler<Acquire> for BucketActor {
     type Result = Reply<AcquireResult>;
 
     fn handle(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Self::Result {
-        self.acquires_this_turn += 1;
+        if !self.queue.is_empty() {
+            self.acquires_this_turn += 1;
+        }
         if self.acquires_this_turn == ACQUIRES_PER_TURN {
             self.acquires_this_turn = 0;
             // Stops the mailbox loop after this message for one turn of the scheduler.

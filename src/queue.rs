@@ -4,7 +4,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use actix_rt::time::Instant;
 
 use crate::pacer::TICK;
-use crate::reply::ReplySlot;
+use crate::reply::{Inbox, Reply, ReplySlot};
 use crate::{AcquireError, Granted};
 
 /// A request that could not be granted at once.
@@ -47,6 +47,10 @@ pub(crate) struct WaitQueue {
     /// When waiters expire, earliest first; entries of waiters already gone are dropped
     /// when they come to the top.
     expiries: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Where actix delivers the reply sender of the waiter pushed last, after the handler
+    /// that pushed it returns; every method that reads a waiter's reply first moves it
+    /// into that waiter's slot.
+    inbox: Inbox<Result<Granted, AcquireError>>,
 }
 
 impl WaitQueue {
@@ -65,16 +69,19 @@ impl WaitQueue {
     }
 
     pub(crate) fn head(&self) -> Option<&Waiter> {
+        self.collect_reply();
         self.waiters.front()
     }
 
+    /// Queues a waiter; its reply sender arrives through the returned answer, once the
+    /// handler has returned it.
     pub(crate) fn push(
         &mut self,
         amount: f64,
         received: Instant,
         deadline: Option<Instant>,
-        reply: ReplySlot<Result<Granted, AcquireError>>,
-    ) {
+    ) -> Reply<Result<Granted, AcquireError>> {
+        self.collect_reply();
         let id = self.next_id;
         self.next_id += 1;
         if let Some(expires_at) = deadline.and_then(expiry) {
@@ -86,12 +93,14 @@ impl WaitQueue {
             amount,
             received,
             deadline,
-            reply,
+            reply: ReplySlot::empty(),
             answered: false,
         });
+        self.inbox.reply()
     }
 
     pub(crate) fn pop(&mut self) -> Option<Waiter> {
+        self.collect_reply();
         let waiter = self.waiters.pop_front()?;
         if waiter.answered {
             self.answered -= 1;
@@ -119,6 +128,7 @@ impl WaitQueue {
     /// Marks as answered every waiter that expired at or before `now`, handing each to
     /// `answer`, in the order of their deadlines, with the amount still queued.
     pub(crate) fn expire(&mut self, now: Instant, mut answer: impl FnMut(&Waiter, f64)) {
+        self.collect_reply();
         while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
             if expires_at > now {
                 break;
@@ -144,6 +154,7 @@ impl WaitQueue {
     /// Removes, in one pass and in place, the waiters for which `remove` is true (it may
     /// answer them), and the waiters already answered; returns how many of the former.
     pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&Waiter) -> bool) -> usize {
+        self.collect_reply();
         let mut removed = 0;
         let mut amount = -0.0; // as `Iterator::sum` starts, so that -0.0 amounts add up alike
         self.waiters.retain(|waiter| {
@@ -158,19 +169,27 @@ impl WaitQueue {
             true
         });
         self.answered = 0;
-        self.amount = amount;
+        self.amount = if self.waiters.is_empty() { 0.0 } else { amount };
         self.forget_stale_expiries();
         removed
     }
 
     /// Empties the queue, in order, leaving out waiters already answered.
     pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter> {
+        self.collect_reply();
         self.amount = 0.0;
         self.answered = 0;
         self.expiries.clear();
         std::mem::take(&mut self.waiters)
             .into_iter()
             .filter(|waiter| !waiter.answered)
+    }
+
+    /// Moves the reply sender delivered for the waiter pushed last into its slot.
+    fn collect_reply(&self) {
+        if let Some(last) = self.waiters.back() {
+            self.inbox.collect_into(&last.reply);
+        }
     }
 
     fn index_of(&self, id: u64) -> Option<usize> {

@@ -2,8 +2,9 @@
 //!
 //! A handler returning `ResponseFuture` hands actix's reply sender to a separate task,
 //! where a caller that gives up cannot be seen. Instead the bucket keeps that sender in
-//! its own queue: the handler returns [`Reply::Later`] with an empty [`ReplySlot`], and
-//! actix fills the slot synchronously, right after the handler, before any other message.
+//! its own queue: the handler returns [`Reply::Later`] with an [`Inbox`], actix delivers
+//! the sender into it synchronously, right after the handler and before any other message,
+//! and the bucket moves it from there into a [`ReplySlot`] beside the request.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -12,18 +13,13 @@ use std::task::Context;
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::{Actor, Message};
 
-/// Where the reply to one request goes, once actix has handed over its sender.
-pub(crate) struct ReplySlot<T>(Rc<Cell<Option<OneshotSender<T>>>>);
-
-impl<T> Clone for ReplySlot<T> {
-    fn clone(&self) -> Self {
-        Self(Rc::clone(&self.0))
-    }
-}
+/// The reply sender of one request, once actix has delivered it: empty when nobody
+/// listens (the request came through `do_send`) or once the reply is sent.
+pub(crate) struct ReplySlot<T>(Cell<Option<OneshotSender<T>>>);
 
 impl<T> ReplySlot<T> {
     pub(crate) fn empty() -> Self {
-        Self(Rc::new(Cell::new(None)))
+        Self(Cell::new(None))
     }
 
     /// Whether nobody waits for this reply any more: the caller dropped its request, or
@@ -54,23 +50,58 @@ impl<T> ReplySlot<T> {
     }
 }
 
-/// How the bucket answers a message: now, or later through a slot it keeps in its queue.
+/// Where actix delivers the reply sender of a request answered [`Reply::Later`].
+///
+/// One inbox serves any number of requests in turn, as long as each delivery is
+/// collected before the next request is handled: the wait queue keeps one for all its
+/// waiters, so that a waiter costs no allocation of its own.
+pub(crate) struct Inbox<T>(Rc<Cell<Delivery<T>>>);
+
+/// `None` until actix delivers; then the sender, if anyone listens.
+type Delivery<T> = Option<Option<OneshotSender<T>>>;
+
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Self(Rc::new(Cell::new(None)))
+    }
+}
+
+impl<T> Inbox<T> {
+    /// The answer that has actix deliver the request's sender here.
+    pub(crate) fn reply(&self) -> Reply<T> {
+        Reply(Answer::Later(Rc::clone(&self.0)))
+    }
+
+    /// Moves the sender delivered since the last collection, if actix has delivered one,
+    /// into `slot`.
+    pub(crate) fn collect_into(&self, slot: &ReplySlot<T>) {
+        if let Some(sender) = self.0.take() {
+            slot.0.set(sender);
+        }
+    }
+
+    /// Sends the reply through the sender delivered here, if anyone listens.
+    pub(crate) fn send(self, value: T) {
+        if let Some(Some(sender)) = self.0.take() {
+            // An error means the caller already left: nothing to do.
+            let _ = sender.send(value);
+        }
+    }
+}
+
+/// How the bucket answers a message: now, or later through an [`Inbox`].
 ///
 /// Actix delivers it to the caller as the message's `Result`; callers never see this type.
 pub struct Reply<T>(Answer<T>);
 
 enum Answer<T> {
     Now(T),
-    Later(ReplySlot<T>),
+    Later(Rc<Cell<Delivery<T>>>),
 }
 
 impl<T> Reply<T> {
     pub(crate) fn now(value: T) -> Self {
         Self(Answer::Now(value))
-    }
-
-    pub(crate) fn later(slot: &ReplySlot<T>) -> Self {
-        Self(Answer::Later(slot.clone()))
     }
 }
 
@@ -96,7 +127,7 @@ where
                 let _ = tx.send(value);
             }
             (Answer::Now(_), None) => {}
-            (Answer::Later(slot), tx) => slot.0.set(tx),
+            (Answer::Later(inbox), tx) => inbox.set(Some(tx)),
         }
     }
 }
