@@ -109,7 +109,7 @@ impl BucketActor {
     }
 
     fn acquire(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Reply<AcquireResult> {
-        let Acquire { amount, timeout } = request;
+        let amount = request.amount;
         if !matches!(self.state, State::Open) {
             return self.refuse(AcquireError::ShuttingDown);
         }
@@ -128,6 +128,19 @@ impl BucketActor {
                 granted_at: now,
             }));
         }
+        self.queue_or_refuse(request, now, ctx)
+    }
+
+    /// The rest of [`acquire`](Self::acquire), for a request that does not fit at once:
+    /// kept apart so that the path of a request that fits stays short.
+    #[inline(never)]
+    fn queue_or_refuse(
+        &mut self,
+        request: Acquire,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) -> Reply<AcquireResult> {
+        let Acquire { amount, timeout } = request;
         if let Some(error) = self.refusal(amount, timeout) {
             if self.remove_abandoned() {
                 // Without the waiters that left, the head may be another, and the request
@@ -149,6 +162,7 @@ impl BucketActor {
         answer
     }
 
+    #[cold]
     fn refuse<T>(&mut self, error: AcquireError) -> Reply<Result<T, AcquireError>> {
         warn!("{error}");
         self.stats.record_refusal(&error);
