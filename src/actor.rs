@@ -51,15 +51,13 @@ pub struct BucketActor {
     wake_at: Option<Instant>,
     pacer_running: bool,
     precise_timing: bool,
-    /// `Acquire` messages handled while others waited, since the bucket last let the
-    /// runtime run other tasks.
+    /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
     acquires_this_turn: u32,
 }
 
-/// Actix handles a whole mailbox in one poll. While waiters are queued, each message may
-/// grant some of them; after this many such messages the bucket yields to the runtime, so
-/// that callers on its thread see their grants when they are made, not all at once at the
-/// end of a long drain. While nobody waits there is nothing to show early, and no yield.
+/// Actix handles a whole mailbox in one poll. After this many requests the bucket yields
+/// to the runtime, so callers on its thread see their grants when they are made, not all
+/// at once at the end of a long drain.
 const ACQUIRES_PER_TURN: u32 = 64;
 
 enum State {
@@ -524,9 +522,7 @@ impl Handler<Acquire> for BucketActor {
     type Result = Reply<AcquireResult>;
 
     fn handle(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Self::Result {
-        if !self.queue.is_empty() {
-            self.acquires_this_turn += 1;
-        }
+        self.acquires_this_turn += 1;
         if self.acquires_this_turn == ACQUIRES_PER_TURN {
             self.acquires_this_turn = 0;
             // Stops the mailbox loop after this message for one turn of the scheduler.
