@@ -97,6 +97,17 @@ fn cpu_seconds() -> f64 {
     }
 }
 
+/// Minor page faults of this process so far (`/proc/self/stat`); 0 where it does not exist.
+fn page_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // After the command name: state, ppid, pgrp, session, tty, tpgid, flags, minflt.
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -518,7 +529,7 @@ fn bucket_depth(waiters: usize) -> DepthResult {
         let bucket = BucketActor::new(BucketConfig::new(CAPACITY, period).unwrap()).start();
         bucket.send(Acquire::new(CAPACITY)).await.unwrap().unwrap();
         let replies = Rc::new(RefCell::new(Vec::with_capacity(waiters)));
-        let heap_before = heap();
+        let (heap_before, faults_before) = (heap(), page_faults());
         let start = Instant::now();
         for _ in 0..waiters {
             let bucket = bucket.clone();
@@ -541,9 +552,10 @@ fn bucket_depth(waiters: usize) -> DepthResult {
         let last = replies.borrow().iter().max().copied().unwrap();
         if std::env::var_os("REPORT_PHASES").is_some() {
             eprintln!(
-                "{waiters}: queued in {:?}, granted in {:?}",
+                "bucket, {waiters}: queued in {:?}, granted in {:?}, {:.3} page faults per request",
                 queued - start,
-                last - queued
+                last - queued,
+                (page_faults() - faults_before) as f64 / waiters as f64
             );
         }
         DepthResult {
@@ -561,6 +573,7 @@ fn raw_depth(count: usize) -> f64 {
         let echo = Echo.start();
         actix_rt::time::sleep(Duration::from_millis(20)).await;
         let replies = Rc::new(RefCell::new(Vec::with_capacity(count)));
+        let faults_before = page_faults();
         let start = Instant::now();
         for _ in 0..count {
             let echo = echo.clone();
@@ -576,6 +589,13 @@ fn raw_depth(count: usize) -> f64 {
         )
         .await;
         let last = replies.borrow().iter().max().copied().unwrap();
+        if std::env::var_os("REPORT_PHASES").is_some() {
+            eprintln!(
+                "raw, {count}: answered in {:?}, {:.3} page faults per request",
+                last - start,
+                (page_faults() - faults_before) as f64 / count as f64
+            );
+        }
         (last - start).as_nanos() as f64 / count as f64
     })
 }

@@ -110,7 +110,7 @@ impl WaitQueue {
         if self.is_empty() {
             self.amount = 0.0; // no rounding residue survives an empty queue
         }
-        self.forget_stale_expiries();
+        self.keep_in_proportion();
         Some(waiter)
     }
 
@@ -170,7 +170,7 @@ impl WaitQueue {
         });
         self.answered = 0;
         self.amount = if self.waiters.is_empty() { 0.0 } else { amount };
-        self.forget_stale_expiries();
+        self.keep_in_proportion();
         removed
     }
 
@@ -202,10 +202,17 @@ impl WaitQueue {
         self.index_of(id).map(|index| &self.waiters[index])
     }
 
-    /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
-    /// entries behind, which would otherwise pile up under a long timeout.
-    fn forget_stale_expiries(&mut self) {
-        if self.expiries.len() > 2 * self.len() + 64 {
+    /// Keeps the memory in proportion to the queue: a queue emptied after a flood gives its
+    /// buffer back, and granted waiters leave their expiry entries behind, which would
+    /// otherwise pile up under a long timeout.
+    fn keep_in_proportion(&mut self) {
+        if self.waiters.is_empty() {
+            self.expiries.clear();
+            if self.waiters.capacity() > RETAINED_CAPACITY {
+                self.waiters = VecDeque::new();
+                self.expiries = BinaryHeap::new();
+            }
+        } else if self.expiries.len() > 2 * self.len() + 64 {
             let live = self
                 .waiters
                 .iter()
@@ -216,7 +223,37 @@ impl WaitQueue {
     }
 }
 
+/// The most waiters an empty queue keeps room for.
+const RETAINED_CAPACITY: usize = 1024;
+
 /// When a waiter with this deadline expires.
 fn expiry(deadline: Instant) -> Option<Instant> {
     deadline.checked_add(TICK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_queue_gives_its_memory_back() {
+        let mut queue = WaitQueue::default();
+        let now = Instant::now();
+        for _ in 0..10_000 {
+            let _ = queue.push(1.0, now, Some(now + TICK));
+        }
+        assert!(queue.waiters.capacity() >= 10_000);
+        while queue.pop().is_some() {}
+        assert_eq!(queue.waiters.capacity(), 0);
+        assert_eq!(queue.expiries.capacity(), 0);
+
+        for _ in 0..100 {
+            let _ = queue.push(1.0, now, None);
+        }
+        while queue.pop().is_some() {}
+        assert!(
+            queue.waiters.capacity() >= 100,
+            "a small queue keeps its buffer"
+        );
+    }
 }
