@@ -49,7 +49,8 @@ pub(crate) struct WaitQueue {
     expiries: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Where actix delivers the reply sender of the waiter pushed last, after the handler
     /// that pushed it returns; every method that reads a waiter's reply first moves it
-    /// into that waiter's slot.
+    /// into that waiter's slot. Nothing removes a waiter within the handler that pushed it,
+    /// so the last waiter is always the one whose sender arrives.
     inbox: Inbox<Result<Granted, AcquireError>>,
 }
 
@@ -187,6 +188,9 @@ impl WaitQueue {
 
     /// Moves the reply sender delivered for the waiter pushed last into its slot.
     fn collect_reply(&self) {
+        if !self.inbox.is_awaiting() {
+            return;
+        }
         if let Some(last) = self.waiters.back() {
             self.inbox.collect_into(&last.reply);
         }
@@ -213,13 +217,18 @@ impl WaitQueue {
                 self.expiries = BinaryHeap::new();
             }
         } else if self.expiries.len() > 2 * self.len() + 64 {
-            let live = self
-                .waiters
-                .iter()
-                .filter(|waiter| !waiter.answered)
-                .filter_map(|waiter| Some(Reverse((expiry(waiter.deadline?)?, waiter.id))));
-            self.expiries = live.collect();
+            self.rebuild_expiries();
         }
+    }
+
+    #[cold]
+    fn rebuild_expiries(&mut self) {
+        let live = self
+            .waiters
+            .iter()
+            .filter(|waiter| !waiter.answered)
+            .filter_map(|waiter| Some(Reverse((expiry(waiter.deadline?)?, waiter.id))));
+        self.expiries = live.collect();
     }
 }
 
