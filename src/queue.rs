@@ -111,7 +111,7 @@ impl WaitQueue {
         if self.is_empty() {
             self.amount = 0.0; // no rounding residue survives an empty queue
         }
-        self.keep_in_proportion();
+        self.forget_stale_expiries();
         Some(waiter)
     }
 
@@ -171,7 +171,7 @@ impl WaitQueue {
         });
         self.answered = 0;
         self.amount = if self.waiters.is_empty() { 0.0 } else { amount };
-        self.keep_in_proportion();
+        self.forget_stale_expiries();
         removed
     }
 
@@ -206,34 +206,26 @@ impl WaitQueue {
         self.index_of(id).map(|index| &self.waiters[index])
     }
 
-    /// Keeps the memory in proportion to the queue: a queue emptied after a flood gives its
-    /// buffer back, and granted waiters leave their expiry entries behind, which would
-    /// otherwise pile up under a long timeout.
-    fn keep_in_proportion(&mut self) {
-        if self.waiters.is_empty() {
-            self.expiries.clear();
-            if self.waiters.capacity() > RETAINED_CAPACITY {
-                self.waiters = VecDeque::new();
-                self.expiries = BinaryHeap::new();
-            }
-        } else if self.expiries.len() > 2 * self.len() + 64 {
-            self.rebuild_expiries();
+    /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
+    /// entries behind, which would otherwise pile up under a long timeout.
+    ///
+    /// Like the queue's own buffer, the heap keeps its largest size until the bucket is
+    /// dropped: freeing a large block after a flood stalled the bucket for up to 31 ms
+    /// (glibc consolidates its free lists, full of the flood's small blocks, on any large
+    /// free).
+    fn forget_stale_expiries(&mut self) {
+        if self.expiries.len() > 2 * self.len() + 64 {
+            self.drop_stale_expiries();
         }
     }
 
     #[cold]
-    fn rebuild_expiries(&mut self) {
-        let live = self
-            .waiters
-            .iter()
-            .filter(|waiter| !waiter.answered)
-            .filter_map(|waiter| Some(Reverse((expiry(waiter.deadline?)?, waiter.id))));
-        self.expiries = live.collect();
+    fn drop_stale_expiries(&mut self) {
+        let mut expiries = std::mem::take(&mut self.expiries);
+        expiries.retain(|&Reverse((_, id))| self.find(id).is_some_and(|waiter| !waiter.answered));
+        self.expiries = expiries;
     }
 }
-
-/// The most waiters an empty queue keeps room for.
-const RETAINED_CAPACITY: usize = 1024;
 
 /// When a waiter with this deadline expires.
 fn expiry(deadline: Instant) -> Option<Instant> {
@@ -242,27 +234,31 @@ fn expiry(deadline: Instant) -> Option<Instant> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
-    fn an_emptied_queue_gives_its_memory_back() {
+    fn granted_waiters_leave_no_pile_of_expiries_and_the_rest_still_expire() {
         let mut queue = WaitQueue::default();
         let now = Instant::now();
-        for _ in 0..10_000 {
-            let _ = queue.push(1.0, now, Some(now + TICK));
+        let deadline = |i: u64| now + Duration::from_millis(1000 - i);
+        for i in 0..300 {
+            let _ = queue.push(1.0, now, Some(deadline(i)));
         }
-        assert!(queue.waiters.capacity() >= 10_000);
-        while queue.pop().is_some() {}
-        assert_eq!(queue.waiters.capacity(), 0);
-        assert_eq!(queue.expiries.capacity(), 0);
+        for _ in 0..200 {
+            queue.pop();
+            assert!(queue.expiries.len() <= 2 * queue.len() + 64);
+        }
+        assert_eq!(queue.len(), 100);
 
-        for _ in 0..100 {
-            let _ = queue.push(1.0, now, None);
-        }
-        while queue.pop().is_some() {}
-        assert!(
-            queue.waiters.capacity() >= 100,
-            "a small queue keeps its buffer"
-        );
+        let mut expired = Vec::new();
+        queue.expire(now + Duration::from_secs(2), |waiter, _| {
+            expired.push(waiter.deadline);
+        });
+        // Every waiter still queued, once, earliest deadline first.
+        let expected: Vec<_> = (200..300).rev().map(|i| Some(deadline(i))).collect();
+        assert_eq!(expired, expected);
+        assert!(queue.is_empty());
     }
 }
