@@ -8,6 +8,7 @@
 )]
 
 mod actor;
+mod blocks;
 mod bucket;
 mod config;
 mod error;

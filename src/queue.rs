@@ -1,8 +1,9 @@
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use actix_rt::time::Instant;
 
+use crate::blocks::Blocks;
 use crate::pacer::TICK;
 use crate::reply::{Inbox, Reply, ReplySlot};
 use crate::{AcquireError, Granted};
@@ -39,7 +40,7 @@ impl Waiter {
 /// (or the leak it loses when the bucket runs empty) makes a little late is still a grant.
 #[derive(Default)]
 pub(crate) struct WaitQueue {
-    waiters: VecDeque<Waiter>,
+    waiters: Blocks<Waiter>,
     /// The sum of the amounts of waiters not yet answered.
     amount: f64,
     answered: usize,
@@ -135,10 +136,9 @@ impl WaitQueue {
                 break;
             }
             self.expiries.pop();
-            let Some(index) = self.index_of(id) else {
+            let Some(waiter) = self.waiters.find_mut(id, |waiter| waiter.id) else {
                 continue;
             };
-            let waiter = &mut self.waiters[index];
             if waiter.answered {
                 continue;
             }
@@ -181,9 +181,7 @@ impl WaitQueue {
         self.amount = 0.0;
         self.answered = 0;
         self.expiries.clear();
-        std::mem::take(&mut self.waiters)
-            .into_iter()
-            .filter(|waiter| !waiter.answered)
+        self.waiters.take_all().filter(|waiter| !waiter.answered)
     }
 
     /// Moves the reply sender delivered for the waiter pushed last into its slot.
@@ -196,23 +194,16 @@ impl WaitQueue {
         }
     }
 
-    fn index_of(&self, id: u64) -> Option<usize> {
-        self.waiters
-            .binary_search_by_key(&id, |waiter| waiter.id)
-            .ok()
-    }
-
     fn find(&self, id: u64) -> Option<&Waiter> {
-        self.index_of(id).map(|index| &self.waiters[index])
+        self.waiters.find(id, |waiter| waiter.id)
     }
 
     /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
     /// entries behind, which would otherwise pile up under a long timeout.
     ///
-    /// Like the queue's own buffer, the heap keeps its largest size until the bucket is
-    /// dropped: freeing a large block after a flood stalled the bucket for up to 31 ms
-    /// (glibc consolidates its free lists, full of the flood's small blocks, on any large
-    /// free).
+    /// The heap keeps its largest size until the bucket is dropped: rebuilding it into a
+    /// new one would free a large block, which after a flood stalls glibc (see
+    /// [`Blocks`]).
     fn forget_stale_expiries(&mut self) {
         if self.expiries.len() > 2 * self.len() + 64 {
             self.drop_stale_expiries();
