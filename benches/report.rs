@@ -167,8 +167,10 @@ struct PingClock {
 
 type ClockAnswer = Result<[u64; 5], ()>;
 
-const _: () = assert!(size_of::<PingClock>() == size_of::<Acquire>());
-const _: () = assert!(size_of::<ClockAnswer>() == size_of::<Result<Granted, AcquireError>>());
+const _: () = assert!(std::mem::size_of::<PingClock>() == std::mem::size_of::<Acquire>());
+const _: () = assert!(
+    std::mem::size_of::<ClockAnswer>() == std::mem::size_of::<Result<Granted, AcquireError>>()
+);
 
 impl Message for PingClock {
     type Result = ClockAnswer;
@@ -541,7 +543,10 @@ fn bucket_depth(waiters: usize) -> DepthResult {
             });
         }
         // Each query lets the runtime run the tasks that have not sent yet.
-        while bucket.send(CapacityInfo::new(1.0)).await.unwrap().waiters < waiters {}
+        let deadline = start + Duration::from_secs(10);
+        while bucket.send(CapacityInfo::new(1.0)).await.unwrap().waiters < waiters {
+            assert!(Instant::now() < deadline, "not every request was queued");
+        }
         let (queued, heap_queued) = (Instant::now(), heap());
         let refund = bucket.send(Reconcile::new(0.0, CAPACITY));
         refund.await.unwrap().unwrap();
@@ -567,8 +572,8 @@ fn bucket_depth(waiters: usize) -> DepthResult {
 }
 
 /// The floor for any actor that makes its callers wait: it keeps each caller's reply sender
-/// (as the bucket does, through its own `MessageResponse`) and answers them all when told
-/// to, with nothing else to decide.
+/// (as the bucket does, through its own `MessageResponse`) in a list allocated up front,
+/// and answers them all when told to, with nothing else to decide.
 struct Holder {
     held: Rc<RefCell<Vec<OneshotSender<u64>>>>,
 }
@@ -626,7 +631,7 @@ impl Handler<ReleaseAll> for Holder {
 /// are held, one `ReleaseAll` answers them. Per request: (last answer - start) / count.
 fn held_depth(count: usize) -> f64 {
     System::new().block_on(async move {
-        let held = Rc::new(RefCell::new(Vec::new()));
+        let held = Rc::new(RefCell::new(Vec::with_capacity(count)));
         let holder = Holder { held: held.clone() }.start();
         actix_rt::time::sleep(Duration::from_millis(20)).await;
         let replies = Rc::new(RefCell::new(Vec::with_capacity(count)));
@@ -639,7 +644,9 @@ fn held_depth(count: usize) -> f64 {
                 replies.borrow_mut().push(Instant::now());
             });
         }
+        let deadline = start + Duration::from_secs(10);
         while held.borrow().len() < count {
+            assert!(Instant::now() < deadline, "not every request was held");
             actix_rt::task::yield_now().await;
         }
         holder.send(ReleaseAll).await.unwrap();
@@ -1020,17 +1027,22 @@ fn main() {
 
     if wanted("scale") {
         eprintln!("scale and memory...");
-        // Rounds interleave the four measures, so that a change in the machine's load
-        // falls on all of them; the ratios are medians of per-round ratios.
+        // Rounds interleave the five measures, in an order that turns with each round, so
+        // that a change in the machine's load, or in what the allocator holds after a
+        // flood, falls on all of them; the ratios are medians of per-round ratios.
         let rounds = 7;
         let (mut small, mut large) = (Vec::new(), Vec::new());
         let (mut raw_small, mut raw_large, mut held) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            small.push(bucket_depth(1_000));
-            raw_small.push(raw_depth(1_000));
-            large.push(bucket_depth(100_000));
-            raw_large.push(raw_depth(100_000));
-            held.push(held_depth(100_000));
+        for round in 0..rounds {
+            for k in 0..5 {
+                match (round + k) % 5 {
+                    0 => small.push(bucket_depth(1_000)),
+                    1 => raw_small.push(raw_depth(1_000)),
+                    2 => large.push(bucket_depth(100_000)),
+                    3 => raw_large.push(raw_depth(100_000)),
+                    _ => held.push(held_depth(100_000)),
+                }
+            }
         }
         let per_round = |ratio: &dyn Fn(usize) -> f64| median((0..rounds).map(ratio).collect());
         let flat = per_round(&|i| large[i].per_request_ns / small[i].per_request_ns);

@@ -1,3 +1,4 @@
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -46,13 +47,14 @@ pub(crate) struct WaitQueue {
     answered: usize,
     next_id: u64,
     /// When waiters expire, earliest first; entries of waiters already gone are dropped
-    /// when they come to the top.
+    /// when they come to the top, or all at once when they outnumber the waiters.
     expiries: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Where actix delivers the reply sender of the waiter pushed last, after the handler
     /// that pushed it returns; every method that reads a waiter's reply first moves it
-    /// into that waiter's slot. Nothing removes a waiter within the handler that pushed it,
-    /// so the last waiter is always the one whose sender arrives.
+    /// into that waiter's slot.
     inbox: Inbox<Result<Granted, AcquireError>>,
+    /// The waiter whose reply sender has not arrived yet.
+    reply_due_for: Cell<Option<u64>>,
 }
 
 impl WaitQueue {
@@ -98,6 +100,7 @@ impl WaitQueue {
             reply: ReplySlot::empty(),
             answered: false,
         });
+        self.reply_due_for.set(Some(id));
         self.inbox.reply()
     }
 
@@ -186,11 +189,19 @@ impl WaitQueue {
 
     /// Moves the reply sender delivered for the waiter pushed last into its slot.
     fn collect_reply(&self) {
-        if !self.inbox.is_awaiting() {
+        let Some(id) = self.reply_due_for.get() else {
             return;
-        }
-        if let Some(last) = self.waiters.back() {
-            self.inbox.collect_into(&last.reply);
+        };
+        // Nothing removes a waiter within the handler that pushed it, before its sender
+        // arrives; were one removed, its sender would be dropped, not given to another.
+        let last = self.waiters.back().filter(|last| last.id == id);
+        debug_assert!(last.is_some(), "a waiter left before its reply sender came");
+        let nobody = ReplySlot::empty();
+        if self
+            .inbox
+            .collect_into(last.map_or(&nobody, |last| &last.reply))
+        {
+            self.reply_due_for.set(None);
         }
     }
 

@@ -55,48 +55,38 @@ impl<T> ReplySlot<T> {
 /// One inbox serves any number of requests in turn, as long as each delivery is
 /// collected before the next request is handled: the wait queue keeps one for all its
 /// waiters, so that a waiter costs no allocation of its own.
-pub(crate) struct Inbox<T> {
-    delivery: Rc<Cell<Delivery<T>>>,
-    /// Whether a reply handed out has not been collected yet.
-    awaiting: Cell<bool>,
-}
+pub(crate) struct Inbox<T>(Rc<Cell<Delivery<T>>>);
 
 /// `None` until actix delivers; then the sender, if anyone listens.
 type Delivery<T> = Option<Option<OneshotSender<T>>>;
 
 impl<T> Default for Inbox<T> {
     fn default() -> Self {
-        Self {
-            delivery: Rc::new(Cell::new(None)),
-            awaiting: Cell::new(false),
-        }
+        Self(Rc::new(Cell::new(None)))
     }
 }
 
 impl<T> Inbox<T> {
     /// The answer that has actix deliver the request's sender here.
     pub(crate) fn reply(&self) -> Reply<T> {
-        self.awaiting.set(true);
-        Reply(Answer::Later(Rc::clone(&self.delivery)))
+        Reply(Answer::Later(Rc::clone(&self.0)))
     }
 
-    /// Whether a reply was handed out whose sender has not been collected yet.
-    pub(crate) fn is_awaiting(&self) -> bool {
-        self.awaiting.get()
-    }
-
-    /// Moves the sender delivered since the last collection, if actix has delivered one,
-    /// into `slot`.
-    pub(crate) fn collect_into(&self, slot: &ReplySlot<T>) {
-        if let Some(sender) = self.delivery.take() {
-            slot.0.set(sender);
-            self.awaiting.set(false);
+    /// Moves the sender delivered since the last collection into `slot`; false if actix
+    /// has delivered none yet.
+    pub(crate) fn collect_into(&self, slot: &ReplySlot<T>) -> bool {
+        match self.0.take() {
+            Some(sender) => {
+                slot.0.set(sender);
+                true
+            }
+            None => false,
         }
     }
 
     /// Sends the reply through the sender delivered here, if anyone listens.
     pub(crate) fn send(self, value: T) {
-        if let Some(Some(sender)) = self.delivery.take() {
+        if let Some(Some(sender)) = self.0.take() {
             // An error means the caller already left: nothing to do.
             let _ = sender.send(value);
         }
