@@ -93,7 +93,7 @@ impl<T> Inbox<T> {
     }
 }
 
-/// How the bucket answers a message: now, or later through an [`Inbox`].
+/// How the bucket answers a message: now, or later, through a slot it keeps.
 ///
 /// Actix delivers it to the caller as the message's `Result`; callers never see this type.
 pub struct Reply<T>(Answer<T>);
