@@ -18,7 +18,9 @@
 //! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
 //! 100k/s run. Run with `cargo bench --bench report`; takes about half a minute.
 //! `cargo bench --bench report -- throughput scale` runs only the sections named
-//! (`throughput`, `accuracy`, `scale`).
+//! (`throughput`, `accuracy`, `scale`). `profile-bucket` or `profile-floor` instead runs one
+//! depth run of 100k waiters through the bucket or through the floor, and nothing else:
+//! the pair to compare under a profiler such as `valgrind --tool=callgrind`.
 
 mod common;
 
@@ -929,6 +931,15 @@ fn wanted(section: &str) -> bool {
 }
 
 fn main() {
+    if let Some(profile) = std::env::args().find(|arg| arg.starts_with("profile-")) {
+        let per_request_ns = match profile.as_str() {
+            "profile-bucket" => bucket_depth(100_000).per_request_ns,
+            "profile-floor" => held_depth(100_000),
+            _ => panic!("{profile}: the profiles are profile-bucket and profile-floor"),
+        };
+        println!("{profile}: {per_request_ns:.0} ns per request");
+        return;
+    }
     let mut rows: Vec<[String; 6]> = Vec::new();
     let mut row =
         |what: &str, bucket: String, reference: String, ratio: String, target: &str, met: &str| {
