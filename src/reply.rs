@@ -2,9 +2,10 @@
 //!
 //! A handler returning `ResponseFuture` hands actix's reply sender to a separate task,
 //! where a caller that gives up cannot be seen. Instead the bucket keeps that sender in
-//! its own queue: the handler returns [`Reply::Later`] with an [`Inbox`], actix delivers
-//! the sender into it synchronously, right after the handler and before any other message,
-//! and the bucket moves it from there into a [`ReplySlot`] beside the request.
+//! its own queue: the handler returns a [`Reply`] to come later, through an [`Inbox`];
+//! actix delivers the sender into it synchronously, right after the handler and before
+//! any other message, and the bucket moves it from there into a [`ReplySlot`] beside the
+//! request.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -50,7 +51,7 @@ impl<T> ReplySlot<T> {
     }
 }
 
-/// Where actix delivers the reply sender of a request answered [`Reply::Later`].
+/// Where actix delivers the reply sender of a request whose [`Reply`] comes later.
 ///
 /// One inbox serves any number of requests in turn, as long as each delivery is
 /// collected before the next request is handled: the wait queue keeps one for all its
