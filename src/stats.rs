@@ -47,8 +47,10 @@ impl BucketStats {
     pub(crate) fn record_grant(&mut self, amount: f64, waited: Duration) {
         self.granted += 1;
         self.granted_amount += amount;
-        self.total_wait = self.total_wait.saturating_add(waited);
-        self.max_wait = self.max_wait.max(waited);
+        if !waited.is_zero() {
+            self.total_wait = self.total_wait.saturating_add(waited);
+            self.max_wait = self.max_wait.max(waited);
+        }
     }
 
     pub(crate) fn record_refusal(&mut self, error: &AcquireError) {
