@@ -20,7 +20,9 @@
 //! `cargo bench --bench report -- throughput scale` runs only the sections named
 //! (`throughput`, `accuracy`, `scale`). `profile-bucket` or `profile-floor` instead runs one
 //! depth run of 100k waiters through the bucket or through the floor, and nothing else:
-//! the pair to compare under a profiler such as `valgrind --tool=callgrind`.
+//! the pair to compare under a profiler such as `valgrind --tool=callgrind`;
+//! `profile-bucket-pipelined` and `profile-floor-pipelined` do the same with 128k pipelined
+//! requests to an unconstrained bucket and to the throughput floor.
 
 mod common;
 
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::dev::{MessageResponse, OneshotSender};
-use actix::{Actor, Arbiter, Context, Handler, Message, System};
+use actix::{Actor, Addr, Arbiter, Context, Handler, Message, System};
 use actix_leaky_bucket::{
     Acquire, AcquireError, BucketActor, BucketConfig, CapacityInfo, Granted, Reconcile,
 };
@@ -203,27 +205,41 @@ async fn time_pipelined<F: Future>(count: usize, batch: usize, make: impl Fn() -
     start.elapsed().as_secs_f64()
 }
 
+/// Requests per batch when pipelined.
+const BATCH: usize = 64;
+
+/// One `Acquire` round trip to an unconstrained bucket.
+async fn acquire_one(bucket: &Addr<BucketActor>) {
+    bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+}
+
+/// One round trip to the throughput floor.
+async fn ping_clock(echo: &Addr<Echo>) {
+    let ping = PingClock {
+        _amount: 1.0,
+        _timeout: None,
+    };
+    echo.send(ping).await.unwrap().unwrap();
+}
+
+/// A bucket that never makes anyone wait.
+fn unconstrained_bucket() -> Addr<BucketActor> {
+    BucketActor::new(BucketConfig::new(1e12, Duration::from_secs(1)).unwrap()).start()
+}
+
 fn throughput() -> (ThroughputResult, ThroughputResult) {
     const COUNT: usize = 50_000;
     const ROUNDS: usize = 9;
-    const BATCH: usize = 64;
     System::new().block_on(async {
-        let config = BucketConfig::new(1e12, Duration::from_secs(1)).unwrap();
-        let bucket = BucketActor::new(config).start();
+        let bucket = unconstrained_bucket();
         let echo = Echo.start();
-        let acquire = || async { bucket.send(Acquire::new(1.0)).await.unwrap().unwrap() };
+        let acquire = || acquire_one(&bucket);
         let ping = || async { echo.send(Ping).await.unwrap() };
-        let ping_clock = || async {
-            let ping = PingClock {
-                _amount: 1.0,
-                _timeout: None,
-            };
-            echo.send(ping).await.unwrap().unwrap()
-        };
+        let floor = || ping_clock(&echo);
         // Warm up.
         time_sequential(COUNT, acquire).await;
         time_sequential(COUNT, ping).await;
-        time_sequential(COUNT, ping_clock).await;
+        time_sequential(COUNT, floor).await;
         let mut results = Vec::new();
         for pipelined in [false, true] {
             let mut times: [Vec<f64>; 3] = Default::default();
@@ -236,10 +252,10 @@ fn throughput() -> (ThroughputResult, ThroughputResult) {
                     time[which] = match (pipelined, which) {
                         (false, 0) => time_sequential(COUNT, acquire).await,
                         (false, 1) => time_sequential(COUNT, ping).await,
-                        (false, _) => time_sequential(COUNT, ping_clock).await,
+                        (false, _) => time_sequential(COUNT, floor).await,
                         (true, 0) => time_pipelined(COUNT, BATCH, acquire).await,
                         (true, 1) => time_pipelined(COUNT, BATCH, ping).await,
-                        (true, _) => time_pipelined(COUNT, BATCH, ping_clock).await,
+                        (true, _) => time_pipelined(COUNT, BATCH, floor).await,
                     };
                 }
                 ratios.push(time[1] / time[0]);
@@ -260,6 +276,20 @@ fn throughput() -> (ThroughputResult, ThroughputResult) {
         let pipelined = results.pop().unwrap();
         let sequential = results.pop().unwrap();
         (sequential, pipelined)
+    })
+}
+
+/// `count` pipelined requests through the bucket, or through the floor, and nothing else:
+/// for a profiler. Nanoseconds per request.
+fn pipelined(through_bucket: bool, count: usize) -> f64 {
+    System::new().block_on(async move {
+        let (bucket, echo) = (unconstrained_bucket(), Echo.start());
+        let seconds = if through_bucket {
+            time_pipelined(count, BATCH, || acquire_one(&bucket)).await
+        } else {
+            time_pipelined(count, BATCH, || ping_clock(&echo)).await
+        };
+        seconds * 1e9 / count as f64
     })
 }
 
@@ -935,7 +965,12 @@ fn main() {
         let per_request_ns = match profile.as_str() {
             "profile-bucket" => bucket_depth(100_000).per_request_ns,
             "profile-floor" => held_depth(100_000),
-            _ => panic!("{profile}: the profiles are profile-bucket and profile-floor"),
+            "profile-bucket-pipelined" => pipelined(true, 128_000),
+            "profile-floor-pipelined" => pipelined(false, 128_000),
+            _ => panic!(
+                "{profile}: the profiles are profile-bucket, profile-floor, \
+                 profile-bucket-pipelined and profile-floor-pipelined"
+            ),
         };
         println!("{profile}: {per_request_ns:.0} ns per request");
         return;
