@@ -2,8 +2,11 @@ use std::collections::VecDeque;
 
 /// The most bytes a block may take. glibc serves a request of up to 1000 bytes from its
 /// thread cache or its small bins; for a larger one it first consolidates its fast bins,
-/// which a flood of waiters keeps full (measured at 100k waiters: blocks of 4.5 KiB cost
-/// 240 more instructions per waiter, and 1.25 against 1.11 times the floor's time).
+/// which a flood of waiters keeps full. Measured at 100k waiters (BENCHMARKS.md, target 3):
+/// blocks of 4.5 KiB cost 244 more instructions per waiter, and 1.25 against 1.10 times the
+/// time of the depth floor. The price: glibc then consolidates less often, more at a time,
+/// and while 100k callers arrive at once the bucket loses 0.1-0.2 % of the rate at 100k/s
+/// with capacity 10 (BENCHMARKS.md, target 2).
 const BLOCK_BYTES: usize = 1000;
 
 /// A first-in, first-out queue kept in blocks of at most [`BLOCK_BYTES`], rather than in
