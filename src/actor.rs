@@ -106,6 +106,9 @@ impl BucketActor {
         self
     }
 
+    // Inlined into its handler: one call fewer on every request (22 of 2674 instructions
+    // pipelined, BENCHMARKS.md).
+    #[inline(always)]
     fn acquire(&mut self, request: Acquire, ctx: &mut Context<Self>) -> Reply<AcquireResult> {
         let amount = request.amount;
         if !matches!(self.state, State::Open) {
