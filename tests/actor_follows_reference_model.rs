@@ -47,7 +47,7 @@
 //! it, so that a graceful shutdown can drain the queue. New message kinds are new `Action`
 //! variants with a model method each.
 //!
-//! Cases: `RELIABILITY_CASES` (see `common::cases`).
+//! Cases: `RELIABILITY_CASES` (see `common::proptest_config`).
 
 mod common;
 
@@ -1314,11 +1314,7 @@ fn check(script: &Script, outcome: &Outcome) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: common::cases(2500),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config(2500))]
 
     #[test]
     fn the_actor_answers_as_the_reference_model_on_random_scripts(script in script()) {

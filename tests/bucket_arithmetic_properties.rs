@@ -10,7 +10,7 @@
 //! The earliest conformant time is computed by an independent reference (the level after
 //! each grant, recomputed from the grant history alone), not by `LeakyBucket`.
 //!
-//! Cases: `RELIABILITY_CASES` (see `common::cases`).
+//! Cases: `RELIABILITY_CASES` (see `common::proptest_config`).
 
 mod common;
 
@@ -234,11 +234,7 @@ fn check_work_conservation(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: common::cases(2000),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config(2000))]
 
     #[test]
     fn grants_by_the_arithmetic_conform_keep_fifo_and_are_never_late(scenario in scenario()) {

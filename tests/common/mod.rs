@@ -111,13 +111,19 @@ pub fn assert_granted(answer: &Answer, amount: f64, expected: Duration) {
     assert_at(answer.0, expected);
 }
 
-/// How many random cases a property or model test runs: `default` in a normal `cargo test`,
-/// or `RELIABILITY_CASES` when set (for long runs, e.g. `RELIABILITY_CASES=100000`).
-pub fn cases(default: u32) -> u32 {
-    match std::env::var("RELIABILITY_CASES") {
+/// The configuration of a property or model test: `default_cases` random cases in a normal
+/// `cargo test`, or `RELIABILITY_CASES` when set (for long runs, e.g.
+/// `RELIABILITY_CASES=100000`); failures are reported, not written to files in the tree.
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = match std::env::var("RELIABILITY_CASES") {
         Ok(value) => value
             .parse()
             .expect("RELIABILITY_CASES must be a whole number"),
-        Err(_) => default,
+        Err(_) => default_cases,
+    };
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
     }
 }
