@@ -39,7 +39,7 @@ use actix_leaky_bucket::{
 };
 use actix_rt::time::Instant;
 
-const TICK: Duration = Duration::from_millis(1);
+const TICK: Duration = actix_leaky_bucket::TIMER_TICK;
 const MAX_QUEUE: usize = 200;
 const SHOWN_VIOLATIONS: u64 = 20;
 

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
+use crate::core::Limits;
 use crate::error::ConfigError;
+use crate::AcquireError;
 
 /// How much a bucket holds and how fast it drains: `capacity` units per `period`.
 ///
@@ -24,6 +26,7 @@ pub struct BucketConfig {
     capacity: f64,
     period: Duration,
     leak_rate: f64,
+    limits: Limits,
 }
 
 impl BucketConfig {
@@ -32,12 +35,7 @@ impl BucketConfig {
     /// `capacity` must be finite and at least 1, `period` must not be zero, and
     /// `capacity / period` must be a finite rate.
     pub fn new(capacity: f64, period: Duration) -> Result<Self, ConfigError> {
-        if !capacity.is_finite() {
-            return Err(ConfigError::CapacityNotFinite { capacity });
-        }
-        if capacity < 1.0 {
-            return Err(ConfigError::CapacityBelowOne { capacity });
-        }
+        check_capacity(capacity)?;
         if period.is_zero() {
             return Err(ConfigError::ZeroPeriod);
         }
@@ -49,6 +47,49 @@ impl BucketConfig {
             capacity,
             period,
             leak_rate,
+            limits: Limits::new(capacity, capacity, crate::core::Time::nanos_f64(period)),
+        })
+    }
+
+    /// A bucket that leaks `rate` units per second and holds at most `burst`: "10 per
+    /// second with a burst of 5" is `from_rate(10.0, 5.0)`.
+    ///
+    /// `burst` follows the rules of a capacity in [`new`](Self::new); `rate` must be a
+    /// positive, finite number. The leak rate is exactly `rate`; the
+    /// [`period`](Self::period), `burst / rate`, is rounded to the nanosecond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_leaky_bucket::{BucketConfig, ConfigError};
+    ///
+    /// let config = BucketConfig::from_rate(10.0, 5.0).unwrap();
+    /// assert_eq!(config, BucketConfig::new(5.0, Duration::from_millis(500)).unwrap());
+    /// assert_eq!(config.leak_rate(), 10.0);
+    ///
+    /// assert_eq!(
+    ///     BucketConfig::from_rate(0.0, 5.0),
+    ///     Err(ConfigError::RateNotPositive { rate: 0.0 })
+    /// );
+    /// assert_eq!(
+    ///     BucketConfig::from_rate(10.0, 0.5),
+    ///     Err(ConfigError::CapacityBelowOne { capacity: 0.5 })
+    /// );
+    /// ```
+    pub fn from_rate(rate: f64, burst: f64) -> Result<Self, ConfigError> {
+        check_capacity(burst)?;
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(ConfigError::RateNotPositive { rate });
+        }
+        let period = Duration::try_from_secs_f64(burst / rate)
+            .map_err(|_| ConfigError::RateNotPositive { rate })?;
+        if period.is_zero() {
+            return Err(ConfigError::ZeroPeriod);
+        }
+        Ok(Self {
+            capacity: burst,
+            period,
+            leak_rate: rate,
+            limits: Limits::new(burst, rate, 1e9),
         })
     }
 
@@ -66,16 +107,39 @@ impl BucketConfig {
     pub fn leak_rate(&self) -> f64 {
         self.leak_rate
     }
+
+    /// Checks that `amount` can ever be granted: a number from 0 to the capacity.
+    pub(crate) fn check_amount(&self, amount: f64) -> Result<(), AcquireError> {
+        if (0.0..=self.capacity).contains(&amount) {
+            Ok(())
+        } else {
+            Err(AcquireError::InvalidAmount {
+                amount,
+                capacity: self.capacity,
+            })
+        }
+    }
+
+    /// The numbers the core's arithmetic runs on.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+fn check_capacity(capacity: f64) -> Result<(), ConfigError> {
+    if !capacity.is_finite() {
+        return Err(ConfigError::CapacityNotFinite { capacity });
+    }
+    if capacity < 1.0 {
+        return Err(ConfigError::CapacityBelowOne { capacity });
+    }
+    Ok(())
 }
 
 impl Default for BucketConfig {
     /// 10 units per second, the default of limitor's `BucketConfig`.
     fn default() -> Self {
-        Self {
-            capacity: 10.0,
-            period: Duration::from_secs(1),
-            leak_rate: 10.0,
-        }
+        Self::new(10.0, Duration::from_secs(1)).expect("10 per second is a valid bucket")
     }
 }
 
@@ -90,6 +154,7 @@ mod tests {
             config,
             BucketConfig::new(10.0, Duration::from_secs(1)).unwrap()
         );
+        assert_eq!(config.leak_rate(), 10.0);
     }
 
     #[test]
@@ -123,5 +188,35 @@ mod tests {
         ));
         let slow = BucketConfig::new(1.0, Duration::MAX).unwrap();
         assert!(slow.leak_rate() > 0.0);
+    }
+
+    #[test]
+    fn a_rate_and_a_burst_are_checked_as_new_checks_them() {
+        for burst in [f64::NAN, f64::INFINITY, 0.5, -1.0] {
+            let expected = BucketConfig::new(burst, Duration::from_secs(1)).unwrap_err();
+            let error = BucketConfig::from_rate(10.0, burst).unwrap_err();
+            assert_eq!(error.to_string(), expected.to_string());
+        }
+        for rate in [0.0, -0.0, -3.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(
+                matches!(
+                    BucketConfig::from_rate(rate, 5.0),
+                    Err(ConfigError::RateNotPositive { .. })
+                ),
+                "{rate}"
+            );
+        }
+        // A period too long for a Duration, or too short for a nanosecond.
+        assert!(matches!(
+            BucketConfig::from_rate(1e-300, 1e10),
+            Err(ConfigError::RateNotPositive { .. })
+        ));
+        assert_eq!(
+            BucketConfig::from_rate(1e12, 1.0),
+            Err(ConfigError::ZeroPeriod)
+        );
+        let thirds = BucketConfig::from_rate(3.0, 1.0).unwrap();
+        assert_eq!(thirds.leak_rate(), 3.0);
+        assert_eq!(thirds.period(), Duration::from_nanos(333_333_333));
     }
 }

@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = "actix-leaky-bucket (crate docs to come)"]
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -8,27 +8,15 @@
 )]
 
 mod actor;
-mod blocks;
-mod bucket;
 mod config;
+mod core;
 mod error;
-mod handle;
-mod messages;
-mod pacer;
-mod queue;
-mod reply;
-mod stats;
-mod throttle;
+mod wake;
 
-pub use actor::BucketActor;
-pub use bucket::LeakyBucket;
-pub use config::BucketConfig;
-pub use error::{AcquireError, ConfigError};
-pub use handle::BucketHandle;
-pub use messages::{
-    Acquire, Capacity, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown, SimulateRestart,
-    Stats,
+pub use crate::actor::{
+    Acquire, BucketActor, BucketHandle, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown,
+    Stats, Throttled,
 };
-pub use reply::Reply;
-pub use stats::BucketStats;
-pub use throttle::Throttled;
+pub use crate::config::BucketConfig;
+pub use crate::core::{BucketStats, Capacity, TIMER_TICK};
+pub use crate::error::{AcquireError, ConfigError};

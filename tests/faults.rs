@@ -6,9 +6,7 @@
 mod common;
 
 use actix::{Actor, Arbiter, MailboxError, Supervisor};
-use actix_leaky_bucket::{
-    Acquire, AcquireError, BucketActor, CapacityInfo, Shutdown, SimulateRestart,
-};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, CapacityInfo, Shutdown};
 use common::*;
 use std::time::Duration;
 
@@ -32,7 +30,7 @@ async fn restarts_amid_mixed_amounts_and_a_cancellation_keep_the_schedule() {
         [10.0, 5.0, 1.0, 3.0, 2.0, 4.0].map(Acquire::new),
     );
     sleep_to(start, ms(550)).await;
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
     // 10 - 5 leaked + 5 granted - 0.5 leaked since: the level survived the restart.
     assert_eq!(capacity.waiters, 4);
@@ -41,7 +39,7 @@ async fn restarts_amid_mixed_amounts_and_a_cancellation_keep_the_schedule() {
     sleep_to(start, ms(700)).await;
     handles.remove(4).abort(); // the 2 gives up: the 4 moves into its place
     sleep_to(start, ms(1000)).await;
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     let answers = answers(handles).await;
     let expected = [(10.0, 0), (5.0, 500), (1.0, 600), (3.0, 900), (4.0, 1300)];
     for (answer, (amount, at)) in answers.iter().zip(expected) {
@@ -58,7 +56,7 @@ async fn a_restart_during_a_graceful_shutdown_still_serves_the_queue_then_answer
         actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
     };
     sleep_to(start, ms(1500)).await;
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     let late = spawn_acquire(&addr, start, Acquire::new(1.0))
         .await
         .unwrap();
@@ -76,10 +74,10 @@ async fn restarting_a_full_idle_bucket_grants_no_extra_burst() {
     let burst = answers(spawn_all(&addr, start, [Acquire::new(10.0)])).await;
     assert_granted(&burst[0], 10.0, Duration::ZERO);
     for _ in 0..5 {
-        addr.send(SimulateRestart).await.unwrap();
+        addr.send(Crash).await.unwrap();
     }
     sleep_to(start, ms(30)).await;
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     // Still 9.7 full: one more unit waits until 100 ms, two more until 200 ms.
     let after = answers(spawn_all(&addr, start, [1.0, 1.0].map(Acquire::new))).await;
     assert_granted(&after[0], 1.0, ms(100));
@@ -91,7 +89,7 @@ async fn callers_of_a_stopped_actor_get_mailbox_closed() {
     let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
     let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
     settle().await;
-    addr.send(SimulateRestart).await.unwrap(); // unsupervised: it stops for good
+    addr.send(Crash).await.unwrap(); // unsupervised: it stops for good
     let answers = answers(queue).await;
     assert_granted(&answers[0], 1.0, Duration::ZERO);
     for answer in &answers[1..] {

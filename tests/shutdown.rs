@@ -82,9 +82,7 @@ async fn a_stopped_actor_answers_its_waiters() {
     let start = actix_rt::time::Instant::now();
     let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
     settle().await;
-    addr.send(actix_leaky_bucket::SimulateRestart)
-        .await
-        .unwrap();
+    addr.send(common::Crash).await.unwrap();
     let answers = answers(queue).await;
     assert!(answers[0].1.is_ok());
     for answer in &answers[1..] {

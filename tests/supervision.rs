@@ -4,9 +4,7 @@
 mod common;
 
 use actix::{Actor, Supervisor};
-use actix_leaky_bucket::{
-    Acquire, AcquireError, BucketActor, CapacityInfo, Shutdown, SimulateRestart,
-};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, CapacityInfo, Shutdown};
 use common::*;
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ async fn a_restart_loses_no_waiter_and_grants_no_extra_burst() {
     let start = actix_rt::time::Instant::now();
     let queue = spawn_all(&addr, start, (0..6).map(|_| Acquire::new(1.0)));
     sleep_to(start, ms(750)).await;
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
     // Four waited; one was granted at 500 ms; the level is 2 - 0.25 * 2 = 1.5.
     assert_eq!((capacity.waiters, capacity.level), (3, 1.5));
@@ -38,7 +36,7 @@ async fn many_restarts_keep_the_schedule() {
     let queue = spawn_all(&addr, start, (0..20).map(|_| Acquire::new(1.0)));
     for k in 0..19 {
         sleep_to(start, ms(100 * k + 50)).await;
-        addr.send(SimulateRestart).await.unwrap();
+        addr.send(Crash).await.unwrap();
     }
     let answers = answers(queue).await;
     for (i, answer) in answers.iter().enumerate() {
@@ -61,7 +59,7 @@ async fn after_shutdown_a_supervised_bucket_stays_closed() {
         let answer = addr.send(Acquire::new(1.0)).await.unwrap();
         assert_eq!(answer, Err(AcquireError::ShuttingDown));
     }
-    addr.send(SimulateRestart).await.unwrap();
+    addr.send(Crash).await.unwrap();
     assert_eq!(
         addr.send(Acquire::new(0.0)).await.unwrap(),
         Err(AcquireError::ShuttingDown)

@@ -4,13 +4,30 @@
 
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
 use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketConfig, CapacityInfo, Granted};
 use actix_rt::task::JoinHandle;
 use actix_rt::time::Instant;
 
 /// Tokio's timer resolution. The paused clock moves in whole ticks from the test's start.
-pub const TICK: Duration = Duration::from_millis(1);
+pub const TICK: Duration = actix_leaky_bucket::TIMER_TICK;
+
+/// Stops the bucket's context as a crash would, so that a test can show that a supervised
+/// bucket keeps its level and queue across a restart.
+#[derive(Debug, Clone, Copy)]
+pub struct Crash;
+
+impl Message for Crash {
+    type Result = ();
+}
+
+impl Handler<Crash> for BucketActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
 
 /// `at`, rounded up to a whole tick.
 pub fn next_tick(at: Duration) -> Duration {
@@ -109,21 +126,4 @@ pub fn assert_granted(answer: &Answer, amount: f64, expected: Duration) {
         Err(error) => panic!("expected a grant of {amount} at {expected:?}, got {error}"),
     }
     assert_at(answer.0, expected);
-}
-
-/// The configuration of a property or model test: `default_cases` random cases in a normal
-/// `cargo test`, or `RELIABILITY_CASES` when set (for long runs, e.g.
-/// `RELIABILITY_CASES=100000`); failures are reported, not written to files in the tree.
-pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
-    let cases = match std::env::var("RELIABILITY_CASES") {
-        Ok(value) => value
-            .parse()
-            .expect("RELIABILITY_CASES must be a whole number"),
-        Err(_) => default_cases,
-    };
-    proptest::test_runner::Config {
-        cases,
-        failure_persistence: None,
-        ..proptest::test_runner::Config::default()
-    }
 }

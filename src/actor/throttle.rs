@@ -23,7 +23,7 @@ type PendingGrant = BoxFuture<'static, Result<Granted, AcquireError>>;
 ///
 /// #[actix_rt::main]
 /// async fn main() {
-///     tokio::time::pause();
+///     tokio::time::pause(); // this doctest runs on paused time: waits take no wall time
 ///     let start = tokio::time::Instant::now();
 ///     let config = BucketConfig::new(2.0, Duration::from_secs(1)).unwrap();
 ///     let bucket = BucketHandle::from(BucketActor::new(config).start());

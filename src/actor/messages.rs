@@ -3,7 +3,7 @@ use std::time::Duration;
 use actix::Message;
 use actix_rt::time::Instant;
 
-use crate::{AcquireError, BucketConfig, BucketStats};
+use crate::{AcquireError, BucketConfig, BucketStats, Capacity};
 
 /// Asks the bucket for `amount` units and waits, in FIFO order, until they are granted.
 ///
@@ -13,7 +13,9 @@ use crate::{AcquireError, BucketConfig, BucketStats};
 ///
 /// Send it with `send` and await the answer. Dropping that future cancels the request: it
 /// loses its place and consumes nothing. A request sent with `do_send` has nobody to
-/// answer: it takes its amount if it fits at once, and is otherwise skipped.
+/// answer: it takes its amount if it fits at once, and is otherwise skipped (counted as
+/// [`cancelled`](crate::BucketStats::cancelled), and never seen by
+/// [`CapacityInfo`] or [`Stats`] as waiting).
 ///
 /// ```
 /// use std::time::Duration;
@@ -100,27 +102,6 @@ impl Message for CapacityInfo {
     type Result = Capacity;
 }
 
-/// The answer to [`CapacityInfo`]: limitor's pair, and the queue.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct Capacity {
-    /// Whether `amount` fits in the bucket now: `needed_capacity <= 0`, to the nanosecond.
-    /// An [`Acquire`] is granted at once only if it fits and nobody waits ahead of it.
-    pub has_capacity: bool,
-    /// `level + amount - capacity`: how much must leak before `amount` fits.
-    pub needed_capacity: f64,
-    /// The bucket's level now.
-    pub level: f64,
-    /// How many requests wait in the queue.
-    pub waiters: usize,
-    /// The sum of their amounts.
-    pub queued_amount: f64,
-    /// How long an [`Acquire`] of `amount` sent now would wait behind the queue; `None` if
-    /// it would never be granted (an invalid amount, or a bucket shutting down). A full queue
-    /// (`max_queue`) is not counted here.
-    pub wait: Option<Duration>,
-}
-
 /// Stops the bucket: gracefully, serving the queue first, or immediately.
 ///
 /// Requests received after a `Shutdown` are answered [`AcquireError::ShuttingDown`]. The
@@ -190,7 +171,8 @@ impl Message for Reconcile {
 /// The current level is kept, so reconfiguring grants no extra burst. The head of the queue
 /// is re-planned at the new rate. A waiter whose amount exceeds the new capacity is
 /// answered [`AcquireError::InvalidAmount`] at once; a waiter whose timeout can no longer
-/// be met is answered [`AcquireError::Timeout`] one timer tick (1 ms) after its deadline.
+/// be met is answered [`AcquireError::Timeout`] one [`TIMER_TICK`](crate::TIMER_TICK)
+/// after its deadline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reconfigure(pub BucketConfig);
 
@@ -204,14 +186,4 @@ pub struct Stats;
 
 impl Message for Stats {
     type Result = BucketStats;
-}
-
-/// Stops the actor's context as a crash would, so that tests can prove a supervised
-/// bucket keeps its level and queue across a restart. Not part of the API.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct SimulateRestart;
-
-impl Message for SimulateRestart {
-    type Result = ();
 }

@@ -1,0 +1,14 @@
+//! The single bucket as an actix actor: its messages, the actor that answers them, and a
+//! handle for code that is not an actor.
+
+mod bucket;
+mod handle;
+mod messages;
+mod reply;
+mod standalone;
+mod throttle;
+
+pub use bucket::BucketActor;
+pub use handle::BucketHandle;
+pub use messages::{Acquire, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown, Stats};
+pub use throttle::Throttled;

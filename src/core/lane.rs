@@ -1,0 +1,542 @@
+//! The policy of one bucket and the callers who wait on it: admitting or refusing a
+//! request, granting everything that fits in order, expiring deadlines, reconciling and
+//! reconfiguring, and closing, as plain methods that take the time and say what to
+//! answer to whom and when to wake next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::queue::{Departures, Queue, Waiter};
+use super::{Bucket, BucketStats, Event, Limits, Time, Wake};
+use crate::{AcquireError, BucketConfig};
+
+/// How a front end answers the callers who wait in its lanes.
+pub(crate) trait Replies {
+    /// Whatever carries the answer back to one waiting caller.
+    type Caller;
+
+    /// Whether the caller has given up: nobody would hear an answer.
+    fn is_gone(&self, caller: &Self::Caller) -> bool;
+
+    /// Answers the caller; false if nobody heard it, in which case a grant is not made.
+    fn send(&self, caller: &mut Self::Caller, answer: Result<Grant, AcquireError>) -> bool;
+}
+
+/// A grant, on the core's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Grant {
+    pub(crate) amount: f64,
+    pub(crate) waited: Duration,
+    pub(crate) at: Time,
+}
+
+/// What every lane of a front end obeys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rules {
+    pub(crate) config: BucketConfig,
+    /// The most waiters a lane holds; 0 is unbounded.
+    pub(crate) max_queue: usize,
+}
+
+impl Rules {
+    fn limits(&self) -> &Limits {
+        self.config.limits()
+    }
+}
+
+/// What a lane's methods need besides the lane: the rules, how to answer, the counters to
+/// keep, and the time.
+pub(crate) struct Env<'a, R> {
+    pub(crate) rules: &'a Rules,
+    pub(crate) replies: &'a R,
+    pub(crate) stats: &'a mut BucketStats,
+    pub(crate) now: Time,
+}
+
+/// The lane's decision on a request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Admission {
+    /// Granted at once.
+    Granted(Grant),
+    /// Refused at once.
+    Refused(AcquireError),
+    /// It may wait: queue it, with [`Lane::enqueue`], as soon as its caller is known
+    /// and before anything else happens to the lane.
+    Wait(Ticket),
+}
+
+/// A request admitted to wait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Ticket {
+    amount: f64,
+    received: Time,
+    deadline: Option<Time>,
+}
+
+impl Ticket {
+    /// The amount the request asks for.
+    pub(crate) fn amount(&self) -> f64 {
+        self.amount
+    }
+}
+
+/// The answer to [`CapacityInfo`](crate::CapacityInfo): limitor's pair, and the queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Capacity {
+    /// Whether `amount` fits in the bucket now: `needed_capacity <= 0`, to rounding.
+    /// An [`Acquire`](crate::Acquire) is granted at once only if it fits and nobody waits
+    /// ahead of it.
+    pub has_capacity: bool,
+    /// `level + amount - capacity`: how much must leak before `amount` fits.
+    pub needed_capacity: f64,
+    /// The bucket's level now.
+    pub level: f64,
+    /// How many requests wait in the queue (callers who gave up are not counted).
+    pub waiters: usize,
+    /// The sum of their amounts.
+    pub queued_amount: f64,
+    /// How long an [`Acquire`](crate::Acquire) of `amount` sent now would wait behind the
+    /// queue; `None` if it would never be granted (an invalid amount, or a bucket shut
+    /// down). A full queue (`max_queue`) is not counted here.
+    pub wait: Option<Duration>,
+}
+
+/// One bucket and the callers who wait on it.
+#[derive(Debug)]
+pub(crate) struct Lane<C> {
+    bucket: Bucket,
+    /// Allocated while anyone waits (and kept by a lane that asks to).
+    queue: Option<Box<Queue<C>>>,
+}
+
+impl<C> Lane<C> {
+    /// An empty bucket with nobody waiting, as of `now`.
+    pub(crate) fn new(now: Time) -> Self {
+        Self {
+            bucket: Bucket::new(now),
+            queue: None,
+        }
+    }
+
+    /// When the lane next needs serving; `None` while nobody waits.
+    pub(crate) fn plan(&self) -> Option<Wake> {
+        self.queue.as_ref().and_then(|queue| queue.plan)
+    }
+
+    /// How many wait.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.as_ref().map_or(0, |queue| queue.len())
+    }
+
+    /// The first waiter's caller, if anyone waits.
+    pub(crate) fn head_caller_mut(&mut self) -> Option<&mut C> {
+        self.queue.as_mut()?.front_caller_mut()
+    }
+
+    /// The signal that someone deep in the queue left, if anyone waits.
+    pub(crate) fn departures(&self) -> Option<&Arc<Departures>> {
+        self.queue.as_ref().map(|queue| queue.departures())
+    }
+
+    /// The caller of the waiter queued last.
+    pub(crate) fn last_caller_mut(&mut self) -> Option<&mut C> {
+        self.queue.as_mut()?.back_caller_mut()
+    }
+
+    /// Whether the lane is indistinguishable from a new one at `now`: nobody waits and
+    /// the level has leaked to zero.
+    pub(crate) fn is_idle_at(&self, limits: &Limits, now: Time) -> bool {
+        self.waiting() == 0 && self.bucket.empty_at(limits) <= now
+    }
+
+    /// When the level reaches zero if nothing more is granted.
+    pub(crate) fn empty_at(&self, limits: &Limits) -> Time {
+        self.bucket.empty_at(limits)
+    }
+
+    /// Frees the queue's memory if nobody waits.
+    pub(crate) fn release_queue(&mut self) {
+        if self.queue.as_ref().is_some_and(|queue| queue.is_empty()) {
+            self.queue = None;
+        }
+    }
+
+    fn queue_is_empty(&self) -> bool {
+        self.queue.as_ref().is_none_or(|queue| queue.is_empty())
+    }
+}
+
+impl<C> Lane<C> {
+    /// Brings the lane up to `now` on the way through a message: serves it if its window
+    /// has opened, and otherwise only leaks.
+    pub(crate) fn catch_up<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        match self.plan() {
+            Some(wake) if wake.earliest <= env.now => self.serve(env),
+            _ => self.bucket.leak(env.rules.limits(), env.now),
+        }
+    }
+
+    /// Decides on a request for `amount` that may wait `timeout` (`None`: as long as it
+    /// takes). The lane is brought up to now first.
+    pub(crate) fn admit<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Admission {
+        if let Err(error) = env.rules.config.check_amount(amount) {
+            env.stats.record(Event::Refused(&error), false);
+            return Admission::Refused(error);
+        }
+        self.catch_up(env);
+        let limits = env.rules.limits();
+        if self.queue_is_empty() && self.bucket.fits(limits, limits.scaled(amount)) {
+            self.bucket.fill(limits.scaled(amount));
+            let grant = Grant {
+                amount,
+                waited: Duration::ZERO,
+                at: env.now,
+            };
+            env.stats.record(
+                Event::Granted {
+                    amount,
+                    waited: Duration::ZERO,
+                },
+                false,
+            );
+            return Admission::Granted(grant);
+        }
+        self.admit_to_wait(env, amount, timeout)
+    }
+
+    /// The rest of [`admit`](Self::admit), for a request that does not fit at once: kept
+    /// apart so that the path of a request that fits stays short.
+    #[inline(never)]
+    fn admit_to_wait<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Admission {
+        if let Some(error) = self.refusal(env.rules, amount, timeout) {
+            if self.forget_departed(env) {
+                // Without the callers who left, the request may fit at once, or wait.
+                return self.admit(env, amount, timeout);
+            }
+            env.stats.record(Event::Refused(&error), false);
+            return Admission::Refused(error);
+        }
+        Admission::Wait(Ticket {
+            amount,
+            received: env.now,
+            // A timeout too long to represent is no timeout.
+            deadline: timeout
+                .and_then(|timeout| env.now.elapsed().checked_add(timeout))
+                .map(Time::since_epoch),
+        })
+    }
+
+    /// Why a request that cannot be granted at once may not wait, if it may not.
+    fn refusal(
+        &self,
+        rules: &Rules,
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Option<AcquireError> {
+        let limits = rules.limits();
+        if let Some(timeout) = timeout {
+            let queued = self.queue.as_ref().map_or(0.0, |queue| queue.queued());
+            let wait = self.bucket.wait(limits, queued + limits.scaled(amount));
+            if wait > timeout {
+                return Some(AcquireError::Timeout {
+                    amount,
+                    timeout,
+                    retry_after: wait,
+                });
+            }
+        }
+        if rules.max_queue != 0 && self.waiting() >= rules.max_queue {
+            return Some(AcquireError::QueueFull {
+                max_queue: rules.max_queue,
+                retry_after: self.head_wait(limits),
+            });
+        }
+        None
+    }
+
+    /// How long until the head of the queue fits (zero if nobody waits).
+    fn head_wait(&self, limits: &Limits) -> Duration {
+        self.queue
+            .as_ref()
+            .and_then(|queue| queue.front())
+            .map_or(Duration::ZERO, |head| {
+                self.bucket.wait(limits, limits.scaled(head.amount))
+            })
+    }
+
+    /// Queues the request admitted by `ticket`, whose answer goes to `caller`.
+    pub(crate) fn enqueue<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        ticket: Ticket,
+        caller: C,
+    ) {
+        let limits = env.rules.limits();
+        let queue = self.queue.get_or_insert_with(Box::default);
+        queue.push(
+            limits,
+            ticket.amount,
+            ticket.received,
+            ticket.deadline,
+            caller,
+        );
+        let first = queue.len() == 1;
+        env.stats.record(Event::Queued, false);
+        if first {
+            self.replan(limits, env.now);
+        } else if let (Some(queue), Some(deadline)) = (self.queue.as_deref_mut(), ticket.deadline) {
+            // The head's window stands; the new waiter's expiry may only close it sooner.
+            if let Some(plan) = queue.plan {
+                queue.plan = Some(plan.and(Wake::at(deadline.after(crate::TIMER_TICK))));
+            }
+        }
+    }
+
+    /// Serves the lane at `now`: grants, in order, every waiter that fits, answers those
+    /// whose deadlines have passed, and plans the next wake-up.
+    pub(crate) fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        let limits = env.rules.limits();
+        self.bucket.leak(limits, env.now);
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return;
+        };
+        grant_fitting(queue, &mut self.bucket, env);
+        if expire(queue, &self.bucket, env) {
+            grant_fitting(queue, &mut self.bucket, env); // those behind an expired head may fit
+        }
+        self.replan(limits, env.now);
+    }
+
+    fn replan(&mut self, limits: &Limits, now: Time) {
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return;
+        };
+        queue.drop_answered_front(limits);
+        let head = queue.front().map(|head| limits.scaled(head.amount));
+        let grant = head.map(|head| {
+            let due = now.after(self.bucket.wait(limits, head));
+            // Once the head fits, the level is the capacity less its amount: that long
+            // the bucket can stand without running dry.
+            Wake::within(due, limits.time_to_leak(limits.scaled_capacity() - head))
+        });
+        let expiry = queue.next_expiry().map(Wake::at);
+        queue.plan = match (grant, expiry) {
+            (Some(grant), Some(expiry)) => Some(grant.and(expiry)),
+            (grant, expiry) => grant.or(expiry),
+        };
+    }
+
+    /// Removes the waiters whose callers have left since the last look; true if any
+    /// was, and then the lane has been served again.
+    fn forget_departed<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) -> bool {
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return false;
+        };
+        let head_left = queue
+            .front()
+            .is_some_and(|head| !head.is_answered() && env.replies.is_gone(&head.caller));
+        if !(queue.someone_left() || head_left) {
+            return false;
+        }
+        let mut removed = false;
+        let stats = &mut *env.stats;
+        queue.remove_where(env.rules.limits(), |waiter| {
+            let gone = env.replies.is_gone(&waiter.caller);
+            if gone {
+                stats.record(Event::Cancelled, true);
+                removed = true;
+            }
+            gone
+        });
+        if removed {
+            self.serve(env);
+        }
+        removed
+    }
+
+    /// limitor's `capacity_info` for `amount`, and the queue; `open` says whether the
+    /// bucket still grants.
+    pub(crate) fn capacity<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        amount: f64,
+        open: bool,
+    ) -> Capacity {
+        self.catch_up(env);
+        self.forget_departed(env);
+        let limits = env.rules.limits();
+        let queued = self.queue.as_ref().map_or(0.0, |queue| queue.queued());
+        let valid = env.rules.config.check_amount(amount).is_ok();
+        Capacity {
+            has_capacity: self.bucket.fits(limits, limits.scaled(amount)),
+            needed_capacity: self.bucket.needed(limits, amount),
+            level: self.bucket.level(limits),
+            waiters: self.waiting(),
+            queued_amount: limits.unscaled(queued),
+            wait: (open && valid).then(|| self.bucket.wait(limits, queued + limits.scaled(amount))),
+        }
+    }
+
+    /// Settles a request acquired as `estimated` that really cost `actual`: refunds or
+    /// charges the difference at once, then serves the lane.
+    pub(crate) fn reconcile<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        actual: f64,
+        estimated: f64,
+    ) -> Result<(), AcquireError> {
+        let capacity = env.rules.config.capacity();
+        let invalid = |amount| AcquireError::InvalidAmount { amount, capacity };
+        let result = if let Some(cost) = [actual, estimated]
+            .into_iter()
+            .find(|cost| !(cost.is_finite() && *cost >= 0.0))
+        {
+            Err(invalid(cost))
+        } else {
+            let limits = env.rules.limits();
+            self.bucket.leak(limits, env.now);
+            let difference = actual - estimated;
+            if (self.bucket.level(limits) + difference).is_finite() {
+                if difference < 0.0 {
+                    self.bucket.drain(limits.scaled(-difference));
+                } else {
+                    self.bucket.fill(limits.scaled(difference));
+                }
+                self.serve(env);
+                Ok(())
+            } else {
+                // A debt beyond any number could never be repaid, nor refunded.
+                Err(invalid(actual))
+            }
+        };
+        if let Err(error) = &result {
+            env.stats.record(Event::Refused(error), false);
+        }
+        result
+    }
+
+    /// Switches from the limits `old` to `env.rules` from now on: the level is kept
+    /// (leaked at the old rate up to now), waiters above the new capacity are answered
+    /// [`AcquireError::InvalidAmount`], and the lane is served at the new rate.
+    pub(crate) fn reconfigure<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        old: &Limits,
+    ) {
+        let limits = env.rules.limits();
+        self.bucket.leak(old, env.now);
+        self.bucket.rescale(old, limits);
+        if let Some(queue) = self.queue.as_deref_mut() {
+            let capacity = env.rules.config.capacity();
+            let (replies, stats) = (env.replies, &mut *env.stats);
+            queue.remove_where(limits, |waiter| {
+                let too_big = waiter.amount > capacity;
+                if too_big {
+                    let error = AcquireError::InvalidAmount {
+                        amount: waiter.amount,
+                        capacity,
+                    };
+                    answer_out_of_turn(replies, stats, waiter, error);
+                }
+                too_big
+            });
+        }
+        self.serve(env);
+    }
+
+    /// Answers every waiter [`AcquireError::ShuttingDown`] and forgets them.
+    pub(crate) fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
+        if let Some(queue) = self.queue.as_deref_mut() {
+            for mut waiter in queue.take_all() {
+                answer_out_of_turn(replies, stats, &mut waiter, AcquireError::ShuttingDown);
+            }
+        }
+    }
+}
+
+/// Grants, in order, every waiter at the head of the queue that fits, skipping those
+/// already answered or whose callers have given up.
+fn grant_fitting<R: Replies>(
+    queue: &mut Queue<R::Caller>,
+    bucket: &mut Bucket,
+    env: &mut Env<'_, R>,
+) {
+    let limits = env.rules.limits();
+    while let Some(head) = queue.front() {
+        let answered = head.is_answered();
+        let fits = !answered && bucket.fits(limits, limits.scaled(head.amount));
+        if !(answered || fits || env.replies.is_gone(&head.caller)) {
+            break;
+        }
+        let Some(mut waiter) = queue.pop_front(limits) else {
+            break;
+        };
+        if answered {
+            continue; // answered out of turn, and counted then
+        }
+        let grant = Grant {
+            amount: waiter.amount,
+            waited: env.now.since(waiter.received),
+            at: env.now,
+        };
+        // A caller who gave up, even just now, consumes nothing.
+        if fits && env.replies.send(&mut waiter.caller, Ok(grant)) {
+            bucket.fill(limits.scaled(waiter.amount));
+            let event = Event::Granted {
+                amount: grant.amount,
+                waited: grant.waited,
+            };
+            env.stats.record(event, true);
+        } else {
+            env.stats.record(Event::Cancelled, true);
+        }
+    }
+}
+
+/// Answers `Timeout` to the waiters whose deadlines passed a tick ago; true if any.
+/// This happens only after a debt or a slower reconfiguration: a request is admitted only
+/// when its projected grant meets its deadline.
+fn expire<R: Replies>(queue: &mut Queue<R::Caller>, bucket: &Bucket, env: &mut Env<'_, R>) -> bool {
+    let mut expired = false;
+    let limits = env.rules.limits();
+    let (replies, stats) = (env.replies, &mut *env.stats);
+    queue.expire(limits, env.now, |waiter, queued| {
+        let error = AcquireError::Timeout {
+            amount: waiter.amount,
+            timeout: waiter
+                .deadline
+                .map_or(Duration::ZERO, |deadline| deadline.since(waiter.received)),
+            retry_after: bucket.wait(limits, queued + limits.scaled(waiter.amount)),
+        };
+        answer_out_of_turn(replies, stats, waiter, error);
+        expired = true;
+    });
+    expired
+}
+
+/// Answers `waiter` out of turn with `error`: counted as that refusal, or as cancelled if
+/// its caller has gone.
+fn answer_out_of_turn<R: Replies>(
+    replies: &R,
+    stats: &mut BucketStats,
+    waiter: &mut Waiter<R::Caller>,
+    error: AcquireError,
+) {
+    let refusal = error.clone();
+    if replies.send(&mut waiter.caller, Err(error)) {
+        stats.record(Event::Refused(&refusal), true);
+    } else {
+        stats.record(Event::Cancelled, true);
+    }
+}

@@ -1,0 +1,332 @@
+//! The callers who wait, in order, with the sum of their amounts and their deadlines.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Wake;
+
+use super::{Limits, Time, Wake as WakeWindow};
+use crate::TIMER_TICK;
+
+/// A request that could not be granted at once, and whoever waits for its answer.
+#[derive(Debug)]
+pub(crate) struct Waiter<C> {
+    /// Rises by one with each waiter, so the queue is sorted by it.
+    id: u64,
+    pub(crate) amount: f64,
+    pub(crate) received: Time,
+    pub(crate) deadline: Option<Time>,
+    pub(crate) caller: C,
+    /// Already answered out of turn (timed out): skipped when it reaches the head.
+    answered: bool,
+}
+
+impl<C> Waiter<C> {
+    pub(crate) fn is_answered(&self) -> bool {
+        self.answered
+    }
+}
+
+/// Set when a caller waiting deep in a queue gives up.
+///
+/// The front end registers it as the waker of each caller's reply channel, so that a
+/// decision that depends on who still waits (a refusal, a [`CapacityInfo`]) passes over
+/// the queue only when someone has left since the last pass.
+///
+/// [`CapacityInfo`]: crate::CapacityInfo
+#[derive(Debug, Default)]
+pub(crate) struct Departures(AtomicBool);
+
+impl Departures {
+    /// Whether someone has left since the last call.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl Wake for Departures {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The waiters in arrival order, with the sum of their amounts and their deadlines.
+///
+/// A waiter answered out of turn (at its deadline) stays in place, marked, until it
+/// reaches the head: removing it from the middle would cost a pass over the queue.
+///
+/// A waiter expires one [`TIMER_TICK`] after its deadline: a grant that a timer makes
+/// late by less than that is still a grant.
+#[derive(Debug)]
+pub(crate) struct Queue<C> {
+    waiters: VecDeque<Waiter<C>>,
+    /// The sum of the amounts of waiters not yet answered, scaled.
+    queued: f64,
+    answered: usize,
+    next_id: u64,
+    /// When waiters expire, earliest first; entries of waiters already gone are dropped
+    /// when they come to the top, or all at once when they outnumber the waiters.
+    expiries: BinaryHeap<Reverse<(Time, u64)>>,
+    departures: Arc<Departures>,
+    /// When the queue next needs its lane served, as last planned.
+    pub(crate) plan: Option<WakeWindow>,
+}
+
+impl<C> Default for Queue<C> {
+    fn default() -> Self {
+        Self {
+            waiters: VecDeque::new(),
+            queued: 0.0,
+            answered: 0,
+            next_id: 0,
+            expiries: BinaryHeap::new(),
+            departures: Arc::default(),
+            plan: None,
+        }
+    }
+}
+
+impl<C> Queue<C> {
+    /// The number of waiters not yet answered.
+    pub(crate) fn len(&self) -> usize {
+        self.waiters.len() - self.answered
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sum of the amounts of waiters not yet answered, scaled.
+    pub(crate) fn queued(&self) -> f64 {
+        self.queued
+    }
+
+    pub(crate) fn front(&self) -> Option<&Waiter<C>> {
+        self.waiters.front()
+    }
+
+    /// The caller of the first waiter, if it has not been answered.
+    pub(crate) fn front_caller_mut(&mut self) -> Option<&mut C> {
+        let front = self.waiters.front_mut()?;
+        (!front.answered).then_some(&mut front.caller)
+    }
+
+    /// The caller of the waiter queued last.
+    pub(crate) fn back_caller_mut(&mut self) -> Option<&mut C> {
+        self.waiters.back_mut().map(|waiter| &mut waiter.caller)
+    }
+
+    pub(crate) fn departures(&self) -> &Arc<Departures> {
+        &self.departures
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        limits: &Limits,
+        amount: f64,
+        received: Time,
+        deadline: Option<Time>,
+        caller: C,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(deadline) = deadline {
+            self.expiries.push(Reverse((expiry(deadline), id)));
+        }
+        self.queued += limits.scaled(amount);
+        self.waiters.push_back(Waiter {
+            id,
+            amount,
+            received,
+            deadline,
+            caller,
+            answered: false,
+        });
+    }
+
+    pub(crate) fn pop_front(&mut self, limits: &Limits) -> Option<Waiter<C>> {
+        let waiter = self.waiters.pop_front()?;
+        self.forget(limits, &waiter);
+        self.forget_stale_expiries();
+        Some(waiter)
+    }
+
+    /// Drops the waiters at the head that were answered out of turn (and counted then).
+    pub(crate) fn drop_answered_front(&mut self, limits: &Limits) {
+        while self.front().is_some_and(Waiter::is_answered) {
+            self.pop_front(limits);
+        }
+    }
+
+    /// Takes a waiter that has left the queue out of the count and the sum.
+    fn forget(&mut self, limits: &Limits, waiter: &Waiter<C>) {
+        if waiter.answered {
+            self.answered -= 1;
+        } else {
+            self.queued -= limits.scaled(waiter.amount);
+        }
+        if self.is_empty() {
+            self.queued = 0.0; // no rounding residue survives an empty queue
+        }
+    }
+
+    /// When the first waiter not yet answered expires.
+    pub(crate) fn next_expiry(&mut self) -> Option<Time> {
+        while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
+            if self.find(id).is_some_and(|waiter| !waiter.answered) {
+                return Some(expires_at);
+            }
+            self.expiries.pop();
+        }
+        None
+    }
+
+    /// Marks as answered every waiter that expired at or before `now`, handing each to
+    /// `answer`, in the order of their deadlines, with the amount still queued (scaled).
+    pub(crate) fn expire(
+        &mut self,
+        limits: &Limits,
+        now: Time,
+        mut answer: impl FnMut(&mut Waiter<C>, f64),
+    ) {
+        while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
+            if expires_at > now {
+                break;
+            }
+            self.expiries.pop();
+            let Some(index) = self.index_of(id) else {
+                continue;
+            };
+            let waiter = &mut self.waiters[index];
+            if waiter.answered {
+                continue;
+            }
+            waiter.answered = true;
+            self.answered += 1;
+            self.queued -= limits.scaled(waiter.amount);
+            answer(waiter, self.queued);
+        }
+        if self.is_empty() {
+            self.queued = 0.0;
+        }
+    }
+
+    /// Removes, in one pass and in place, the waiters for which `remove` is true (it may
+    /// answer them), and the waiters already answered; recounts the sum in `limits`.
+    pub(crate) fn remove_where(
+        &mut self,
+        limits: &Limits,
+        mut remove: impl FnMut(&mut Waiter<C>) -> bool,
+    ) {
+        let mut queued = -0.0; // as `Iterator::sum` starts, so that -0.0 amounts add up alike
+        self.waiters.retain_mut(|waiter| {
+            if waiter.answered || remove(waiter) {
+                return false;
+            }
+            queued += limits.scaled(waiter.amount);
+            true
+        });
+        self.answered = 0;
+        self.queued = if self.waiters.is_empty() { 0.0 } else { queued };
+        self.forget_stale_expiries();
+    }
+
+    /// Whether a caller deep in the queue may have left since the last call.
+    pub(crate) fn someone_left(&self) -> bool {
+        self.departures.take()
+    }
+
+    /// Empties the queue, in order, leaving out waiters already answered.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter<C>> {
+        self.queued = 0.0;
+        self.answered = 0;
+        self.expiries.clear();
+        self.plan = None;
+        std::mem::take(&mut self.waiters)
+            .into_iter()
+            .filter(|waiter| !waiter.answered)
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.waiters
+            .binary_search_by_key(&id, |waiter| waiter.id)
+            .ok()
+    }
+
+    fn find(&self, id: u64) -> Option<&Waiter<C>> {
+        self.index_of(id).map(|index| &self.waiters[index])
+    }
+
+    /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
+    /// entries behind, which would otherwise pile up under a long timeout.
+    fn forget_stale_expiries(&mut self) {
+        if self.expiries.len() > 2 * self.len() + 64 {
+            self.drop_stale_expiries();
+        }
+    }
+
+    #[cold]
+    fn drop_stale_expiries(&mut self) {
+        let mut expiries = std::mem::take(&mut self.expiries);
+        expiries.retain(|&Reverse((_, id))| self.find(id).is_some_and(|waiter| !waiter.answered));
+        self.expiries = expiries;
+    }
+}
+
+/// When a waiter with this deadline expires.
+fn expiry(deadline: Time) -> Time {
+    deadline.after(TIMER_TICK)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::BucketConfig;
+
+    #[test]
+    fn granted_waiters_leave_no_pile_of_expiries_and_the_rest_still_expire() {
+        let limits = *BucketConfig::default().limits();
+        let mut queue = Queue::default();
+        let deadline = |i: u64| Time::since_epoch(Duration::from_millis(1000 - i));
+        for i in 0..300 {
+            queue.push(&limits, 1.0, Time::ZERO, Some(deadline(i)), ());
+        }
+        for _ in 0..200 {
+            queue.pop_front(&limits);
+            assert!(queue.expiries.len() <= 2 * queue.len() + 64);
+        }
+        assert_eq!((queue.len(), queue.queued()), (100, 100.0));
+
+        let mut expired = Vec::new();
+        queue.expire(
+            &limits,
+            Time::since_epoch(Duration::from_secs(2)),
+            |waiter, _| {
+                expired.push(waiter.deadline);
+            },
+        );
+        // Every waiter still queued, once, earliest deadline first.
+        let expected: Vec<_> = (200..300).rev().map(|i| Some(deadline(i))).collect();
+        assert_eq!(expired, expected);
+        assert!(queue.is_empty());
+        assert_eq!(queue.queued(), 0.0);
+    }
+
+    #[test]
+    fn departures_are_reported_once() {
+        let queue: Queue<()> = Queue::default();
+        assert!(!queue.someone_left());
+        let waker = std::task::Waker::from(Arc::clone(queue.departures()));
+        waker.wake_by_ref();
+        waker.wake();
+        assert!(queue.someone_left());
+        assert!(!queue.someone_left());
+    }
+}

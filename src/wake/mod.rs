@@ -1,0 +1,233 @@
+//! The bucket's one timer: when to wake, and what wakes it.
+//!
+//! The core plans each wake-up as a window ([`Wake`]): from the instant the head of a
+//! queue becomes due to the instant its bucket would run dry. Tokio's timer, which
+//! actix's `run_later` uses, fires on the first millisecond tick after a deadline and
+//! can be 2 ms late; a bucket whose window is shorter than that would lose rate on it.
+//! So where the platform has one (Linux), the bucket wakes on a `timerfd` registered
+//! with tokio's reactor, which is punctual to the microsecond, and aims into the window so
+//! that it wakes at most about once per tick when grants are dense. Elsewhere it sleeps
+//! on tokio's timer and, when a window is shorter than the timer's lateness, yields to the
+//! runtime through the last [`SPIN_WINDOW`] before the head is due. On tokio's paused
+//! clock (in tests), and with `precise_timing(false)`, it sleeps on tokio's timer until the
+//! window opens: the paused clock lands there exactly.
+
+#[cfg(target_os = "linux")]
+mod timerfd;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_rt::time::{sleep_until, Instant, Sleep};
+
+use crate::core::{Time, Wake};
+use crate::TIMER_TICK as TICK;
+
+/// Tokio's timer can fire up to this late: it wakes on the first millisecond tick at or
+/// after a deadline, and the runtime rounds its park timeout up to a millisecond too.
+const SPIN_WINDOW: Duration = Duration::from_millis(2);
+
+/// When grants are dense, the precise timer wakes at most about once per this long (and
+/// never later than half a window's slack): as often as tokio's own timer would.
+const WAKE_GAP: Duration = TICK;
+
+/// The longest single sleep: tokio's own cap. A bucket due later wakes, finds nothing
+/// due, and sleeps again.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// The mapping between tokio's clock and the core's [`Time`]: the core counts from the
+/// instant the front end was created.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Tokio's clock now, and the same instant as the core's [`Time`].
+    pub(crate) fn now(&self) -> (Instant, Time) {
+        let now = Instant::now();
+        (now, self.time(now))
+    }
+
+    pub(crate) fn time(&self, at: Instant) -> Time {
+        Time::since_epoch(at.saturating_duration_since(self.epoch))
+    }
+
+    /// `time` on tokio's clock, or the far future if it is beyond the clock's range.
+    pub(crate) fn instant(&self, time: Time) -> Instant {
+        self.epoch
+            .checked_add(time.elapsed())
+            .unwrap_or_else(|| Instant::now() + FAR_FUTURE)
+    }
+}
+
+/// The timer of one front end: wakes its task within the window of the next wake-up.
+#[derive(Debug)]
+pub(crate) struct Alarm {
+    precise: bool,
+    /// Tokio's clock stands still while the real one moves (re-checked at every firing).
+    clock_paused: bool,
+    sleep: Pin<Box<Sleep>>,
+    /// What the sleep is set to, if it is in use.
+    sleep_armed: Option<Instant>,
+    #[cfg(target_os = "linux")]
+    fine: Fine,
+    /// When the alarm last fired.
+    fired: Option<Instant>,
+}
+
+impl Alarm {
+    /// `precise`: wake within the window to the microsecond where the platform allows
+    /// (else on tokio's timer alone).
+    pub(crate) fn new(precise: bool) -> Self {
+        Self {
+            precise,
+            clock_paused: clock_is_paused(),
+            sleep: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
+            sleep_armed: None,
+            #[cfg(target_os = "linux")]
+            fine: Fine::Untried,
+            fired: None,
+        }
+    }
+
+    /// Ready once it is time to serve for `wake` (read at `now`, on tokio's clock);
+    /// otherwise arranges for `task` to be woken then.
+    pub(crate) fn poll(&mut self, clock: &Clock, wake: Wake, task: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let now = Instant::now();
+            let earliest = clock.instant(wake.earliest);
+            let target = self.target(earliest, clock.instant(wake.latest), now);
+            if now >= target {
+                self.fired = Some(now);
+                self.clock_paused = clock_is_paused();
+                return Poll::Ready(());
+            }
+            match self.wait(earliest, target, wake, now, task) {
+                // The clock may have been paused since the timer was set.
+                Poll::Ready(()) => self.clock_paused = clock_is_paused(),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Called when the front end starts to need its timer: looks again whether tokio's
+    /// clock is paused (a test may pause it after creating the bucket).
+    pub(crate) fn start(&mut self) {
+        self.clock_paused = clock_is_paused();
+    }
+
+    /// Stops every timer: an idle front end is woken by nothing.
+    pub(crate) fn disarm(&mut self) {
+        if self.sleep_armed.take().is_some() {
+            self.sleep.as_mut().reset(Instant::now() + FAR_FUTURE);
+        }
+        #[cfg(target_os = "linux")]
+        if let Fine::Ready(fine) = &mut self.fine {
+            fine.disarm();
+        }
+    }
+
+    /// When to serve for a window from `earliest` to `latest`.
+    fn target(&mut self, earliest: Instant, latest: Instant, now: Instant) -> Instant {
+        if !self.fine_available() {
+            return earliest;
+        }
+        // Coalesce dense grants: no sooner than a gap after the last firing, and no
+        // later than halfway through the slack, which leaves the other half for the
+        // timer's own lateness.
+        let halfway = earliest + (latest.saturating_duration_since(earliest) / 2);
+        let after_gap = self.fired.map_or(now, |fired| fired + WAKE_GAP);
+        after_gap.clamp(earliest, halfway.max(earliest))
+    }
+
+    /// Whether to wake on the fine timer: in precise mode, on a clock that runs, where
+    /// one can be had.
+    fn fine_available(&mut self) -> bool {
+        #[cfg(target_os = "linux")]
+        if self.precise && !self.clock_paused {
+            if let Fine::Untried = self.fine {
+                self.fine = timerfd::FineTimer::new().map_or_else(
+                    || {
+                        log::debug!("no timerfd here: precise timing uses tokio's timer");
+                        Fine::Unavailable
+                    },
+                    Fine::Ready,
+                );
+            }
+            return matches!(self.fine, Fine::Ready(_));
+        }
+        false
+    }
+
+    /// Sleeps towards `target`; Ready if the timer fired (the caller then looks again).
+    fn wait(
+        &mut self,
+        earliest: Instant,
+        target: Instant,
+        wake: Wake,
+        now: Instant,
+        task: &mut Context<'_>,
+    ) -> Poll<()> {
+        #[cfg(target_os = "linux")]
+        if self.fine_available() {
+            if let Fine::Ready(fine) = &mut self.fine {
+                return fine.poll_until(target - now, target, task);
+            }
+        }
+        let alarm = if self.clock_paused {
+            // The paused clock jumps by whole ticks from where it stands, to the tick of
+            // tokio's timer wheel at or after the deadline: aiming just over a tick before
+            // the target lands on the first instant of its own grid at or after it (in two
+            // steps at most).
+            earliest.checked_sub(TICK).unwrap_or(now).max(now) + Duration::from_nanos(1)
+        } else if self.precise && wake.latest.since(wake.earliest) < SPIN_WINDOW {
+            // Tokio's timer would be late: sleep to just before the window, then yield to
+            // the runtime until it opens.
+            match earliest.checked_sub(SPIN_WINDOW) {
+                Some(before) if before > now => before,
+                _ => {
+                    task.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+        } else {
+            target
+        };
+        if self.sleep_armed != Some(alarm) {
+            self.sleep.as_mut().reset(alarm);
+            self.sleep_armed = Some(alarm);
+        }
+        self.sleep.as_mut().poll(task)
+    }
+}
+
+/// The fine timer, created on first use.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+enum Fine {
+    Untried,
+    Unavailable,
+    Ready(timerfd::FineTimer),
+}
+
+/// Whether tokio's clock is paused (`tokio::time::pause`, in tests): it stands still while
+/// the real clock moves.
+fn clock_is_paused() -> bool {
+    let tokio_before = Instant::now();
+    let real_before = std::time::Instant::now();
+    for _ in 0..10_000 {
+        if std::time::Instant::now() != real_before {
+            return Instant::now() == tokio_before;
+        }
+    }
+    false
+}

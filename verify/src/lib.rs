@@ -1,0 +1,1 @@
+//! Benchmarks and model-based tests of actix-leaky-bucket live in `benches/` and `tests/`.
