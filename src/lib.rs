@@ -11,6 +11,7 @@ mod actor;
 mod config;
 mod core;
 mod error;
+mod keyed;
 mod wake;
 
 pub use crate::actor::{
@@ -20,3 +21,4 @@ pub use crate::actor::{
 pub use crate::config::BucketConfig;
 pub use crate::core::{BucketStats, Capacity, TIMER_TICK};
 pub use crate::error::{AcquireError, ConfigError};
+pub use crate::keyed::{Keyed, KeyedBucketActor, KeyedBucketHandle, KeyedBucketStats, KeyedStats};

@@ -5,10 +5,14 @@ mod bucket;
 mod handle;
 mod messages;
 mod reply;
+mod shell;
 mod standalone;
 mod throttle;
 
 pub use bucket::BucketActor;
 pub use handle::BucketHandle;
 pub use messages::{Acquire, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown, Stats};
+pub(crate) use reply::{AcquireResult, Reply, Waiting};
+pub(crate) use shell::{Shell, Shelled};
+pub(crate) use standalone::spawn as spawn_standalone;
 pub use throttle::Throttled;

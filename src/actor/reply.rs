@@ -58,20 +58,18 @@ impl Replies for Courier {
         }
         heard
     }
-}
 
-/// Has `departures` set when the caller behind `sender` gives up (at once if it already
-/// has).
-pub(crate) fn watch_departure(
-    sender: &mut OneshotSender<AcquireResult>,
-    departures: Arc<Departures>,
-) {
-    let waker = Waker::from(departures);
-    if sender
-        .poll_closed(&mut Context::from_waker(&waker))
-        .is_ready()
-    {
-        waker.wake();
+    fn watch(&self, caller: &mut Waiting, departures: &Arc<Departures>) {
+        let Some(sender) = caller else {
+            return;
+        };
+        let waker = Waker::from(Arc::clone(departures));
+        if sender
+            .poll_closed(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            waker.wake(); // it has already left
+        }
     }
 }
 

@@ -1,13 +1,12 @@
 //! Any number of lanes, one per key, under one timer, holding only the keys that differ
 //! from a new one.
 
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Admission, BucketStats, Capacity, Departures, Env, Lane, Limits, Replies, Schedule, Ticket,
+    Admission, BucketStats, Capacity, Env, Event, Lane, Lanes, Limits, Replies, Schedule, Ticket,
     Time, Wake,
 };
 use crate::AcquireError;
@@ -54,7 +53,7 @@ impl<K, C> Default for KeyedLanes<K, C> {
     }
 }
 
-impl<K: Hash + Eq + Ord + Clone, C> KeyedLanes<K, C> {
+impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
     /// The keys held now.
     pub(crate) fn len(&self) -> usize {
         self.lanes.len()
@@ -63,133 +62,6 @@ impl<K: Hash + Eq + Ord + Clone, C> KeyedLanes<K, C> {
     /// Keys dropped since the start because they were idle.
     pub(crate) fn evicted(&self) -> u64 {
         self.evicted
-    }
-
-    /// When any lane next needs serving, or the idle keys sweeping.
-    pub(crate) fn next_wake(&mut self) -> Option<Wake> {
-        let lanes = &self.lanes;
-        let plans = self
-            .schedule
-            .next(|key| lanes.get(key).and_then(Lane::plan));
-        let sweep = self.sweep_due.map(|due| Wake::within(due, SWEEP_SLACK));
-        match (plans, sweep) {
-            (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
-            (plans, sweep) => plans.or(sweep),
-        }
-    }
-
-    /// Decides on a request for `amount` under `key`: see [`Lane::admit`].
-    pub(crate) fn admit<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        key: K,
-        amount: f64,
-        timeout: Option<Duration>,
-    ) -> Admission {
-        if let Err(error) = env.rules.config.check_amount(amount) {
-            // A request that can never be granted leaves no trace of its key.
-            env.stats.record(super::Event::Refused(&error), false);
-            return Admission::Refused(error);
-        }
-        self.with_lane(env, key, |lane, env| lane.admit(env, amount, timeout))
-    }
-
-    /// Queues the request `ticket` admitted under `key`: see [`Lane::enqueue`].
-    pub(crate) fn enqueue<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        key: K,
-        ticket: Ticket,
-        caller: C,
-    ) {
-        self.with_lane(env, key, |lane, env| lane.enqueue(env, ticket, caller));
-    }
-
-    /// The caller of the waiter queued last under `key`, and where it registers its
-    /// departure.
-    pub(crate) fn last_caller_mut(&mut self, key: &K) -> Option<(&mut C, Arc<Departures>)> {
-        let lane = self.lanes.get_mut(key)?;
-        let departures = Arc::clone(lane.departures()?);
-        Some((lane.last_caller_mut()?, departures))
-    }
-
-    /// The capacity of `key`'s bucket: see [`Lane::capacity`]. An unknown key is a new
-    /// bucket, and stays unknown.
-    pub(crate) fn capacity<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        key: K,
-        amount: f64,
-        open: bool,
-    ) -> Capacity {
-        if !self.lanes.contains_key(&key) {
-            return Lane::new(env.now).capacity(env, amount, open);
-        }
-        self.with_lane(env, key, |lane, env| lane.capacity(env, amount, open))
-    }
-
-    /// Settles a cost under `key`: see [`Lane::reconcile`].
-    pub(crate) fn reconcile<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        key: K,
-        actual: f64,
-        estimated: f64,
-    ) -> Result<(), AcquireError> {
-        self.with_lane(env, key, |lane, env| lane.reconcile(env, actual, estimated))
-    }
-
-    /// Serves every lane whose window has opened, then sweeps the idle keys if it is time.
-    pub(crate) fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        loop {
-            let lanes = &self.lanes;
-            let current = |key: &K| lanes.get(key).and_then(Lane::plan);
-            let Some(key) = self.schedule.pop_due(env.now, current) else {
-                break;
-            };
-            // Popped from the schedule: it goes back in even if its window is unchanged.
-            self.with_lane(env, key.clone(), |lane, env| lane.serve(env));
-            if let Some(plan) = self.lanes.get(&key).and_then(Lane::plan) {
-                self.schedule.insert(key, plan);
-            }
-        }
-        let lanes = &self.lanes;
-        self.schedule
-            .compact(self.planned, |key| lanes.get(key).and_then(Lane::plan));
-        if self.sweep_due.is_some_and(|due| due <= env.now) {
-            self.sweep(env.rules.config.limits(), env.now);
-        }
-    }
-
-    /// Switches every lane from the limits `old` to `env.rules`: see [`Lane::reconfigure`].
-    pub(crate) fn reconfigure<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        old: &Limits,
-    ) {
-        self.schedule.clear();
-        self.planned = 0;
-        self.sweep_due = None;
-        let limits = env.rules.config.limits();
-        for (key, lane) in &mut self.lanes {
-            lane.reconfigure(env, old);
-            if let Some(plan) = lane.plan() {
-                self.schedule.insert(key.clone(), plan);
-                self.planned += 1;
-            }
-            let empty_at = lane.empty_at(limits);
-            self.sweep_due = Some(self.sweep_due.map_or(empty_at, |due| due.max(empty_at)));
-        }
-    }
-
-    /// Answers every waiter of every lane [`AcquireError::ShuttingDown`].
-    pub(crate) fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
-        for lane in self.lanes.values_mut() {
-            lane.close(replies, stats);
-            lane.release_queue();
-        }
-        self.schedule.clear();
-        self.planned = 0;
     }
 
     /// Drops every idle key now: those that have leaked to zero with nobody waiting.
@@ -218,34 +90,148 @@ impl<K: Hash + Eq + Ord + Clone, C> KeyedLanes<K, C> {
     fn with_lane<R: Replies<Caller = C>, T>(
         &mut self,
         env: &mut Env<'_, R>,
-        key: K,
+        key: &K,
         decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
     ) -> T {
-        let limits = env.rules.config.limits();
-        if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP && !self.lanes.contains_key(&key)
-        {
-            self.sweep(limits, env.now);
+        if !self.lanes.contains_key(key) {
+            if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
+                self.sweep(env.rules.config.limits(), env.now);
+            }
+            self.lanes.insert(key.clone(), Lane::new(env.now));
         }
-        let mut entry = match self.lanes.entry(key) {
-            Entry::Occupied(entry) => entry,
-            Entry::Vacant(entry) => entry.insert_entry(Lane::new(env.now)),
-        };
-        let lane = entry.get_mut();
+        let lane = self.lanes.get_mut(key).expect("inserted above");
         let before = lane.plan();
         let answer = decide(lane, env);
         let after = lane.plan();
         if after.is_none() {
             lane.release_queue();
-            let empty_at = lane.empty_at(limits);
+            let empty_at = lane.empty_at(env.rules.config.limits());
             self.sweep_due = Some(self.sweep_due.map_or(empty_at, |due| due.max(empty_at)));
         }
         if before != after {
             self.planned =
                 self.planned + usize::from(after.is_some()) - usize::from(before.is_some());
             if let Some(plan) = after {
-                self.schedule.insert(entry.key().clone(), plan);
+                self.schedule.insert(key.clone(), plan);
             }
         }
         answer
+    }
+}
+
+/// A bucket per key.
+impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
+    type Key = K;
+    type Caller = C;
+
+    fn admit<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Admission {
+        if let Err(error) = env.rules.config.check_amount(amount) {
+            // A request that can never be granted leaves no trace of its key.
+            env.stats.record(Event::Refused(&error), false);
+            return Admission::Refused(error);
+        }
+        self.with_lane(env, key, |lane, env| lane.admit(env, amount, timeout))
+    }
+
+    fn enqueue<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        ticket: Ticket,
+        caller: C,
+    ) {
+        self.with_lane(env, key, |lane, env| lane.enqueue(env, ticket, caller));
+    }
+
+    fn head_caller_mut(&mut self) -> Option<&mut C> {
+        None // a head per key: too many to watch
+    }
+
+    fn next_wake(&mut self) -> Option<Wake> {
+        let lanes = &self.lanes;
+        let plans = self
+            .schedule
+            .next(|key| lanes.get(key).and_then(Lane::plan));
+        let sweep = self.sweep_due.map(|due| Wake::within(due, SWEEP_SLACK));
+        match (plans, sweep) {
+            (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
+            (plans, sweep) => plans.or(sweep),
+        }
+    }
+
+    fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        loop {
+            let lanes = &self.lanes;
+            let current = |key: &K| lanes.get(key).and_then(Lane::plan);
+            let Some(key) = self.schedule.pop_due(env.now, current) else {
+                break;
+            };
+            self.with_lane(env, &key, |lane, env| lane.serve(env));
+            // Popped from the schedule: back in it even if its window is unchanged.
+            if let Some(plan) = self.lanes.get(&key).and_then(Lane::plan) {
+                self.schedule.insert(key, plan);
+            }
+        }
+        let lanes = &self.lanes;
+        self.schedule
+            .compact(self.planned, |key| lanes.get(key).and_then(Lane::plan));
+        if self.sweep_due.is_some_and(|due| due <= env.now) {
+            self.sweep(env.rules.config.limits(), env.now);
+        }
+    }
+
+    fn capacity<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        amount: f64,
+        open: bool,
+    ) -> Capacity {
+        if !self.lanes.contains_key(key) {
+            // An unknown key is a new bucket, and stays unknown.
+            return Lane::new(env.now).capacity(env, amount, open);
+        }
+        self.with_lane(env, key, |lane, env| lane.capacity(env, amount, open))
+    }
+
+    fn reconcile<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        actual: f64,
+        estimated: f64,
+    ) -> Result<(), AcquireError> {
+        self.with_lane(env, key, |lane, env| lane.reconcile(env, actual, estimated))
+    }
+
+    fn reconfigure<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
+        self.schedule.clear();
+        self.planned = 0;
+        self.sweep_due = None;
+        let limits = env.rules.config.limits();
+        for (key, lane) in &mut self.lanes {
+            lane.reconfigure(env, old);
+            if let Some(plan) = lane.plan() {
+                self.schedule.insert(key.clone(), plan);
+                self.planned += 1;
+            }
+            let empty_at = lane.empty_at(limits);
+            self.sweep_due = Some(self.sweep_due.map_or(empty_at, |due| due.max(empty_at)));
+        }
+    }
+
+    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
+        for lane in self.lanes.values_mut() {
+            lane.close(replies, stats);
+            lane.release_queue();
+        }
+        self.schedule.clear();
+        self.planned = 0;
     }
 }

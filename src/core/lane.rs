@@ -20,6 +20,10 @@ pub(crate) trait Replies {
 
     /// Answers the caller; false if nobody heard it, in which case a grant is not made.
     fn send(&self, caller: &mut Self::Caller, answer: Result<Grant, AcquireError>) -> bool;
+
+    /// Has `departures` set when the caller gives up, for a caller who has just joined a
+    /// queue.
+    fn watch(&self, caller: &mut Self::Caller, departures: &Arc<Departures>);
 }
 
 /// A grant, on the core's clock.
@@ -135,13 +139,9 @@ impl<C> Lane<C> {
     }
 
     /// The signal that someone deep in the queue left, if anyone waits.
+    #[cfg(test)]
     pub(crate) fn departures(&self) -> Option<&Arc<Departures>> {
         self.queue.as_ref().map(|queue| queue.departures())
-    }
-
-    /// The caller of the waiter queued last.
-    pub(crate) fn last_caller_mut(&mut self) -> Option<&mut C> {
-        self.queue.as_mut()?.back_caller_mut()
     }
 
     /// Whether the lane is indistinguishable from a new one at `now`: nobody waits and
@@ -291,6 +291,10 @@ impl<C> Lane<C> {
             ticket.deadline,
             caller,
         );
+        let departures = Arc::clone(queue.departures());
+        if let Some(caller) = queue.back_caller_mut() {
+            env.replies.watch(caller, &departures);
+        }
         let first = queue.len() == 1;
         env.stats.record(Event::Queued, false);
         if first {

@@ -4,13 +4,16 @@
 //! front ends (the actors) are shells around it: messages come in, the core decides,
 //! replies go out.
 
-mod bucket;
+pub(crate) mod bucket;
 mod keyed;
 mod lane;
+mod lanes;
 mod lifecycle;
 mod queue;
 mod schedule;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod time;
 mod wide;
 
@@ -18,6 +21,7 @@ pub(crate) use bucket::{Bucket, Limits};
 pub(crate) use keyed::KeyedLanes;
 pub use lane::Capacity;
 pub(crate) use lane::{Admission, Env, Grant, Lane, Replies, Rules, Ticket};
+pub(crate) use lanes::Lanes;
 pub(crate) use lifecycle::{Lifecycle, ShutdownStep};
 pub(crate) use queue::Departures;
 pub(crate) use schedule::{Schedule, Wake};

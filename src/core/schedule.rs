@@ -1,7 +1,7 @@
 //! When lanes need serving: one wake-up window per lane, and one timer for any number of
 //! lanes.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
@@ -49,13 +49,43 @@ impl Wake {
 /// The wake-up windows of many lanes, under one timer: the earliest start and the earliest
 /// end among them, and the lanes whose windows have opened.
 ///
-/// Each lane's window is pushed when it changes; an entry whose lane has since planned
+/// Each lane's window is inserted when it changes; an entry whose lane has since planned
 /// another window is stale and is dropped when it reaches the top (the caller says which
-/// are current). The heaps are rebuilt when stale entries outnumber the live ones.
+/// window is current). The heaps are rebuilt when stale entries far outnumber live ones.
 #[derive(Debug)]
 pub(crate) struct Schedule<K> {
-    by_earliest: BinaryHeap<Reverse<(Time, K)>>,
-    by_latest: BinaryHeap<Reverse<(Time, K)>>,
+    by_earliest: BinaryHeap<Reverse<Entry<K>>>,
+    by_latest: BinaryHeap<Reverse<Entry<K>>>,
+    /// Orders entries of the same instant, so that keys need no order of their own.
+    inserted: u64,
+}
+
+/// A lane's window starting or ending at `at`.
+#[derive(Debug)]
+struct Entry<K> {
+    at: Time,
+    order: u64,
+    key: K,
+}
+
+impl<K> PartialEq for Entry<K> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+
+impl<K> Eq for Entry<K> {}
+
+impl<K> PartialOrd for Entry<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K> Ord for Entry<K> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
 }
 
 impl<K> Default for Schedule<K> {
@@ -63,15 +93,26 @@ impl<K> Default for Schedule<K> {
         Self {
             by_earliest: BinaryHeap::new(),
             by_latest: BinaryHeap::new(),
+            inserted: 0,
         }
     }
 }
 
-impl<K: Ord + Clone> Schedule<K> {
+impl<K: Clone> Schedule<K> {
     /// Records `wake` as the window of the lane `key`.
     pub(crate) fn insert(&mut self, key: K, wake: Wake) {
-        self.by_latest.push(Reverse((wake.latest, key.clone())));
-        self.by_earliest.push(Reverse((wake.earliest, key)));
+        self.inserted += 1;
+        let order = self.inserted;
+        self.by_latest.push(Reverse(Entry {
+            at: wake.latest,
+            order,
+            key: key.clone(),
+        }));
+        self.by_earliest.push(Reverse(Entry {
+            at: wake.earliest,
+            order,
+            key,
+        }));
     }
 
     /// The window that serves every lane: from the earliest start to the earliest end.
@@ -92,16 +133,17 @@ impl<K: Ord + Clone> Schedule<K> {
         if earliest > now {
             return None;
         }
-        self.by_earliest.pop().map(|Reverse((_, key))| key)
+        self.by_earliest.pop().map(|Reverse(entry)| entry.key)
     }
 
-    /// Drops stale entries in one pass once they outnumber `live` lanes (plus a margin).
+    /// Drops the stale entries in one pass once they far outnumber the `live` lanes.
     pub(crate) fn compact(&mut self, live: usize, current: impl Fn(&K) -> Option<Wake>) {
         if self.by_earliest.len() + self.by_latest.len() > 4 * live + 128 {
-            self.by_earliest
-                .retain(|Reverse((at, key))| current(key).is_some_and(|w| w.earliest == *at));
+            self.by_earliest.retain(|Reverse(entry)| {
+                current(&entry.key).is_some_and(|w| w.earliest == entry.at)
+            });
             self.by_latest
-                .retain(|Reverse((at, key))| current(key).is_some_and(|w| w.latest == *at));
+                .retain(|Reverse(entry)| current(&entry.key).is_some_and(|w| w.latest == entry.at));
         }
     }
 
@@ -112,13 +154,13 @@ impl<K: Ord + Clone> Schedule<K> {
 }
 
 /// The earliest current instant in `heap`, dropping stale entries from its top.
-fn top<K: Ord>(
-    heap: &mut BinaryHeap<Reverse<(Time, K)>>,
+fn top<K>(
+    heap: &mut BinaryHeap<Reverse<Entry<K>>>,
     current: impl Fn(&K) -> Option<Time>,
 ) -> Option<Time> {
-    while let Some(Reverse((at, key))) = heap.peek() {
-        if current(key) == Some(*at) {
-            return Some(*at);
+    while let Some(Reverse(entry)) = heap.peek() {
+        if current(&entry.key) == Some(entry.at) {
+            return Some(entry.at);
         }
         heap.pop();
     }

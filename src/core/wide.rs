@@ -18,6 +18,7 @@ pub(crate) struct Wide {
 impl Wide {
     pub(crate) const ZERO: Self = Self { hi: 0.0, lo: 0.0 };
 
+    #[cfg(test)]
     pub(crate) fn new(value: f64) -> Self {
         Self { hi: value, lo: 0.0 }
     }

@@ -82,6 +82,8 @@ pub(crate) struct Alarm {
     fine: Fine,
     /// When the alarm last fired.
     fired: Option<Instant>,
+    /// Where the precise timer aims now.
+    aimed: Option<Instant>,
 }
 
 impl Alarm {
@@ -96,6 +98,7 @@ impl Alarm {
             #[cfg(target_os = "linux")]
             fine: Fine::Untried,
             fired: None,
+            aimed: None,
         }
     }
 
@@ -108,6 +111,7 @@ impl Alarm {
             let target = self.target(earliest, clock.instant(wake.latest), now);
             if now >= target {
                 self.fired = Some(now);
+                self.aimed = None;
                 self.clock_paused = clock_is_paused();
                 return Poll::Ready(());
             }
@@ -130,6 +134,7 @@ impl Alarm {
         if self.sleep_armed.take().is_some() {
             self.sleep.as_mut().reset(Instant::now() + FAR_FUTURE);
         }
+        self.aimed = None;
         #[cfg(target_os = "linux")]
         if let Fine::Ready(fine) = &mut self.fine {
             fine.disarm();
@@ -143,10 +148,20 @@ impl Alarm {
         }
         // Coalesce dense grants: no sooner than a gap after the last firing, and no
         // later than halfway through the slack, which leaves the other half for the
-        // timer's own lateness.
+        // timer's own lateness. Where it aims already serves the window, it stays: the
+        // window moves with every grant made on the way through a message, and setting
+        // the timer again each time would cost a system call per grant.
         let halfway = earliest + (latest.saturating_duration_since(earliest) / 2);
+        if let Some(aimed) = self
+            .aimed
+            .filter(|aimed| (earliest..=halfway).contains(aimed))
+        {
+            return aimed;
+        }
         let after_gap = self.fired.map_or(now, |fired| fired + WAKE_GAP);
-        after_gap.clamp(earliest, halfway.max(earliest))
+        let target = after_gap.clamp(earliest, halfway.max(earliest));
+        self.aimed = Some(target);
+        target
     }
 
     /// Whether to wake on the fine timer: in precise mode, on a clock that runs, where

@@ -554,6 +554,123 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
 }
 
 // ---------------------------------------------------------------------------------------
+// Timing modes under steady demand
+
+/// Callers that each acquire again as soon as they are granted: demand always above the
+/// rate, as in a service that is being limited.
+const STEADY_CALLERS: usize = 32;
+/// Runs of each mode per configuration, alternating.
+const TIMING_ROUNDS: usize = 3;
+const STEADY_FOR: Duration = Duration::from_secs(2);
+
+/// One run of steady demand on one bucket.
+struct SteadyRun {
+    /// The bucket's grant instants (`Granted::granted_at`), in seconds after the first.
+    grant_instants: Vec<f64>,
+    rate: f64,
+    capacity: f64,
+    /// Process CPU seconds per wall second over the run.
+    cpu: f64,
+    /// Process CPU seconds per wall second in the 300 ms after the run, nobody waiting.
+    idle_cpu: f64,
+}
+
+impl SteadyRun {
+    /// Units granted after the burst, per second between the first and the last grant,
+    /// over the configured rate.
+    fn achieved(&self) -> f64 {
+        let span = self.grant_instants.last().copied().unwrap_or(0.0);
+        (self.grant_instants.len() as f64 - self.capacity) / span / self.rate
+    }
+
+    /// The largest excess over the conformance bound at the grant instants, in grants.
+    fn excess(&self) -> f64 {
+        excess_over(&self.grant_instants, self.rate, self.capacity, 0.0)
+    }
+
+    /// The spells in which the bucket stood empty while callers waited (its leak lost to
+    /// the rate), as (start, length) in seconds, longest first.
+    fn dry_spells(&self) -> Vec<(f64, f64)> {
+        let mut level = 0.0;
+        let mut previous = 0.0;
+        let mut spells = Vec::new();
+        for &t in &self.grant_instants {
+            let leaked = self.rate * (t - previous);
+            if leaked > level {
+                spells.push((previous + level / self.rate, (leaked - level) / self.rate));
+            }
+            level = (level - leaked).max(0.0) + 1.0;
+            previous = t;
+        }
+        spells.sort_by(|a, b| b.1.total_cmp(&a.1));
+        spells
+    }
+
+    fn describe(&self) -> String {
+        let excess = self.excess();
+        let bound = if excess <= 1e-6 {
+            "bound holds".to_string()
+        } else {
+            format!("bound **exceeded by {excess:.6}**")
+        };
+        format!(
+            "{:.2} % at CPU {:.0} % ({bound}; idle CPU {:.1} %)",
+            100.0 * self.achieved(),
+            100.0 * self.cpu,
+            100.0 * self.idle_cpu
+        )
+    }
+}
+
+/// [`STEADY_CALLERS`] tasks on the bucket's own arbiter acquire 1 unit in a loop for
+/// [`STEADY_FOR`].
+fn steady(precise: bool, rate: u32, capacity: u32) -> SteadyRun {
+    let system = System::new();
+    let run = system.block_on(async move {
+        let config = BucketConfig::from_rate(f64::from(rate), f64::from(capacity)).unwrap();
+        let bucket = BucketActor::new(config).precise_timing(precise).start();
+        actix_rt::time::sleep(Duration::from_millis(20)).await; // the actor has started
+        let instants = Rc::new(RefCell::new(Vec::with_capacity(2 * rate as usize + 64)));
+        let cpu_start = cpu_seconds();
+        let wall_start = Instant::now();
+        let end = wall_start + STEADY_FOR;
+        let callers: Vec<_> = (0..STEADY_CALLERS)
+            .map(|_| {
+                let (bucket, instants) = (bucket.clone(), instants.clone());
+                actix_rt::spawn(async move {
+                    while Instant::now() < end {
+                        let granted = bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+                        instants.borrow_mut().push(granted.granted_at.into_std());
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
+        let idle_start = (cpu_seconds(), Instant::now());
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        let idle_cpu = (cpu_seconds() - idle_start.0) / idle_start.1.elapsed().as_secs_f64();
+        let mut instants = instants.borrow().clone();
+        instants.sort();
+        let first = instants[0];
+        SteadyRun {
+            grant_instants: instants
+                .iter()
+                .map(|t| (*t - first).as_secs_f64())
+                .collect(),
+            rate: f64::from(rate),
+            capacity: f64::from(capacity),
+            cpu,
+            idle_cpu,
+        }
+    });
+    drop(system);
+    run
+}
+
+// ---------------------------------------------------------------------------------------
 // Scale and memory
 
 struct DepthResult {
@@ -1012,6 +1129,73 @@ fn main() {
     }
 
     let mut idle_cpu = Vec::new();
+    if wanted("timing") {
+        for (rate, capacity) in [(1_000, 10), (10_000, 10), (100_000, 100)] {
+            eprintln!("timing: {rate}/s, capacity {capacity}...");
+            // Alternating, so that both modes meet the same moments of a noisy machine.
+            let mut precise = Vec::new();
+            let mut timer_only = Vec::new();
+            for _ in 0..TIMING_ROUNDS {
+                timer_only.push(steady(false, rate, capacity));
+                precise.push(steady(true, rate, capacity));
+            }
+            let median_of =
+                |runs: &[SteadyRun], f: fn(&SteadyRun) -> f64| median(runs.iter().map(f).collect());
+            if std::env::var_os("REPORT_PHASES").is_some() {
+                for run in &precise {
+                    let spells = run.dry_spells();
+                    let total: f64 = spells.iter().map(|s| s.1).sum();
+                    let longest: Vec<String> = spells
+                        .iter()
+                        .take(8)
+                        .map(|(at, length)| format!("{:.0} us at {at:.3} s", length * 1e6))
+                        .collect();
+                    eprintln!(
+                        "  precise {:.2} %: {} dry spells, {:.2} ms in all; longest {}",
+                        100.0 * run.achieved(),
+                        spells.len(),
+                        total * 1e3,
+                        longest.join(", ")
+                    );
+                }
+            }
+            let (achieved, cpu) = (
+                median_of(&precise, SteadyRun::achieved),
+                median_of(&precise, |run| run.cpu),
+            );
+            let timer_cpu = median_of(&timer_only, |run| run.cpu);
+            let worst_excess = precise
+                .iter()
+                .map(SteadyRun::excess)
+                .fold(f64::MIN, f64::max);
+            let cpu_allowed = (2.0 * timer_cpu).max(timer_cpu + 0.10);
+            let met = achieved >= 0.995 && cpu <= cpu_allowed && worst_excess <= 1e-6;
+            let list = |runs: &[SteadyRun]| {
+                runs.iter()
+                    .map(SteadyRun::describe)
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            };
+            row(
+                &format!(
+                    "Timing, steady demand ({STEADY_CALLERS} callers, {} s), {}k/s, capacity {capacity}",
+                    STEADY_FOR.as_secs(),
+                    f64::from(rate) / 1e3
+                ),
+                format!("precise (default), {TIMING_ROUNDS} runs:<br>{}", list(&precise)),
+                format!("timer only, {TIMING_ROUNDS} runs:<br>{}", list(&timer_only)),
+                format!(
+                    "rate {:.2} %, CPU {:.0} % vs {:.0} %",
+                    100.0 * achieved,
+                    100.0 * cpu,
+                    100.0 * timer_cpu
+                ),
+                "rate >= 99.5 %, CPU <= max(2 x, +10 points) of timer only, bound holds",
+                verdict(met),
+            );
+        }
+    }
+
     if wanted("accuracy") {
         let mut plot_runs = Vec::new();
         for (rate, capacity) in [

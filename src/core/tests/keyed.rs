@@ -1,0 +1,1 @@
+//! Many lanes under one timer.
