@@ -32,10 +32,10 @@ impl Handler<Job> for Worker {
     fn handle(&mut self, Job(n): Job, _: &mut Context<Self>) -> Self::Result {
         let (name, bucket, start) = (self.name, self.bucket.clone(), self.start);
         Box::pin(async move {
+            // A mailbox error (the bucket's actor is gone) converts into `Stopped`.
             let granted = bucket
                 .send(Acquire::new(1.0).with_timeout(Duration::from_secs(5)))
-                .await
-                .map_err(|_| AcquireError::ShuttingDown)??;
+                .await??;
             println!(
                 "[{:>7.4}s] {name} runs job {n} (waited {:?})",
                 start.elapsed().as_secs_f64(),

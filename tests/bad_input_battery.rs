@@ -13,6 +13,8 @@ use actix_leaky_bucket::{
 use common::*;
 use std::time::Duration;
 
+use actix_rt::time::Instant;
+
 const SUBNORMAL: f64 = 5e-324;
 
 const AMOUNTS: [f64; 12] = [
@@ -248,4 +250,30 @@ async fn a_bucket_above_half_f64_max_waits_one_period_for_a_second_full_request(
     assert_eq!(capacity.wait, Some(ms(1000)), "{capacity:?}");
     let second = spawn_acquire(&addr, start, Acquire::new(1e308));
     assert_granted(&second.await.unwrap(), 1e308, ms(1000));
+}
+
+#[actix_rt::test]
+async fn the_queue_of_full_requests_near_f64_max_is_summed_without_overflow() {
+    // Capacity f64::MAX per second: one full request at once, one due at 1 s, and one with
+    // a timeout of 5 s, due at 2 s. The sum of the queued amounts exceeds f64::MAX.
+    let (addr, start) = start_paused(BucketActor::new(config(f64::MAX, ms(1000)))).await;
+    let first = spawn_acquire(&addr, start, Acquire::new(f64::MAX));
+    let second = spawn_acquire(&addr, start, Acquire::new(f64::MAX));
+    let third = spawn_acquire(&addr, start, Acquire::new(f64::MAX).with_timeout(ms(5000)));
+    settle().await;
+    let capacity = addr.send(CapacityInfo::new(f64::MAX)).await.unwrap();
+    assert_eq!(capacity.wait, Some(ms(3000)));
+    assert_granted(&first.await.unwrap(), f64::MAX, Duration::ZERO);
+    assert_granted(&second.await.unwrap(), f64::MAX, ms(1000));
+    assert_granted(&third.await.unwrap(), f64::MAX, ms(2000));
+
+    // Capacity 1e308: two full requests queued behind a full bucket.
+    let bucket = BucketActor::new(config(1e308, ms(1000)));
+    let addr = actix::Actor::start(bucket);
+    let start = Instant::now();
+    let queue = spawn_all(&addr, start, [1e308; 3].map(Acquire::new));
+    let timed = spawn_acquire(&addr, start, Acquire::new(1e308).with_timeout(ms(3000)));
+    let answers = answers(queue).await;
+    assert_granted(&answers[2], 1e308, ms(2000));
+    assert_granted(&timed.await.unwrap(), 1e308, ms(3000));
 }

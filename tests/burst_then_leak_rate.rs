@@ -82,3 +82,40 @@ async fn without_precise_timing_grants_come_within_a_tick_and_do_not_drift() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn the_fit_tolerance_is_rounding_and_no_more() {
+    // A period of a nanosecond: the burst at t = 0 is the capacity, not twice it.
+    let (addr, start) = start_paused(BucketActor::new(config(5.0, Duration::from_nanos(1)))).await;
+    let mut at_once = 0;
+    while addr
+        .send(Acquire::new(1.0).with_timeout(Duration::ZERO))
+        .await
+        .unwrap()
+        .is_ok()
+    {
+        at_once += 1;
+    }
+    assert_eq!((at_once, start.elapsed()), (5, Duration::ZERO));
+
+    // 1e12 per 1e12 s leaks 1 per second: after a burst of 1e12, one more unit comes
+    // after a second, not at once.
+    let (addr, start) = start_paused_again(BucketActor::new(config(
+        1e12,
+        Duration::from_secs(1_000_000_000_000),
+    )))
+    .await;
+    let burst = spawn_acquire(&addr, start, Acquire::new(1e12));
+    let one = spawn_acquire(&addr, start, Acquire::new(1.0));
+    assert_granted(&burst.await.unwrap(), 1e12, Duration::ZERO);
+    assert_granted(&one.await.unwrap(), 1.0, ms(1000));
+}
+
+/// `start_paused` for a second bucket in the same test: the clock is already paused.
+async fn start_paused_again(bucket: BucketActor) -> (actix::Addr<BucketActor>, Instant) {
+    let addr = actix::Actor::start(bucket);
+    addr.send(actix_leaky_bucket::CapacityInfo::default())
+        .await
+        .unwrap();
+    (addr, Instant::now())
+}

@@ -99,3 +99,24 @@ async fn a_refusal_that_finds_an_abandoned_head_replans_the_next() {
     assert_granted(&third.await.unwrap(), 1.0, ms(200));
     assert_granted(&full.await.unwrap(), 10.0, Duration::ZERO);
 }
+
+#[actix_rt::test]
+async fn capacity_info_does_not_count_callers_who_left() {
+    // Capacity 1 per 100 ms: one grant, one waiter due at 100 ms, three that leave.
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(100)))).await;
+    let first = spawn_acquire(&addr, start, Acquire::new(1.0));
+    let head = spawn_acquire(&addr, start, Acquire::new(1.0));
+    let leaving = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    settle().await;
+    for caller in leaving {
+        caller.abort();
+    }
+    settle().await;
+    let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
+    assert_eq!((capacity.waiters, capacity.wait), (1, Some(ms(200))));
+    // What a request sent at that instant gets is what was predicted.
+    let next = spawn_acquire(&addr, start, Acquire::new(1.0));
+    assert_granted(&next.await.unwrap(), 1.0, ms(200));
+    assert_granted(&head.await.unwrap(), 1.0, ms(100));
+    assert_granted(&first.await.unwrap(), 1.0, Duration::ZERO);
+}

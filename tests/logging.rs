@@ -102,7 +102,7 @@ async fn expected_answers_are_debug_and_only_what_nobody_hears_of_is_a_warning()
     let records = take_records();
     assert_eq!(
         messages_at(&records, Level::Info),
-        ["shutdown: answering 2 waiters, stopping"]
+        ["immediate shutdown: answering 2 waiters, stopping"]
     );
     assert!(
         records.iter().all(|(level, _)| *level > Level::Warn),

@@ -89,3 +89,66 @@ async fn a_stopped_actor_answers_its_waiters() {
         assert_eq!(*answer, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
     }
 }
+
+/// After a shutdown, a request gets `ShuttingDown` while the actor still runs and
+/// `Stopped` once it has stopped: for a plain bucket, `ShuttingDown` during a graceful
+/// drain and `Stopped` after it; under a `Supervisor`, which keeps a closed bucket alive,
+/// `ShuttingDown` for good. Waiters answered by an immediate shutdown get `ShuttingDown`
+/// in both.
+#[actix_rt::test]
+async fn after_a_shutdown_both_kinds_of_bucket_answer_as_documented() {
+    use actix::Supervisor;
+    use actix_leaky_bucket::BucketHandle;
+
+    tokio::time::pause();
+    let plain = BucketHandle::from(BucketActor::new(config(1.0, ms(1000))).start());
+    let supervised = BucketHandle::from(Supervisor::start(|_| {
+        BucketActor::new(config(1.0, ms(1000)))
+    }));
+    for bucket in [&plain, &supervised] {
+        bucket.acquire(1.0).await.unwrap();
+        let waiter = {
+            let bucket = bucket.clone();
+            actix_rt::spawn(async move { bucket.acquire(1.0).await })
+        };
+        settle().await;
+        let draining = {
+            let bucket = bucket.clone();
+            actix_rt::spawn(async move { bucket.shutdown_graceful().await })
+        };
+        settle().await;
+        assert_eq!(bucket.acquire(1.0).await, Err(AcquireError::ShuttingDown));
+        assert!(waiter.await.unwrap().is_ok(), "the drain serves the waiter");
+        draining.await.unwrap().unwrap();
+        settle().await;
+    }
+    assert_eq!(plain.acquire(1.0).await, Err(AcquireError::Stopped));
+    assert_eq!(plain.shutdown_immediate().await, Err(AcquireError::Stopped));
+    assert_eq!(
+        supervised.acquire(1.0).await,
+        Err(AcquireError::ShuttingDown)
+    );
+    supervised.shutdown_immediate().await.unwrap();
+
+    // Waiters answered by an immediate shutdown: `ShuttingDown`, for both kinds.
+    let plain = BucketHandle::from(BucketActor::new(config(1.0, ms(1000))).start());
+    let supervised = BucketHandle::from(Supervisor::start(|_| {
+        BucketActor::new(config(1.0, ms(1000)))
+    }));
+    for bucket in [&plain, &supervised] {
+        bucket.acquire(1.0).await.unwrap();
+        let waiter = {
+            let bucket = bucket.clone();
+            actix_rt::spawn(async move { bucket.acquire(1.0).await })
+        };
+        settle().await;
+        bucket.shutdown_immediate().await.unwrap();
+        assert_eq!(waiter.await.unwrap(), Err(AcquireError::ShuttingDown));
+    }
+    settle().await;
+    assert_eq!(plain.acquire(1.0).await, Err(AcquireError::Stopped));
+    assert_eq!(
+        supervised.acquire(1.0).await,
+        Err(AcquireError::ShuttingDown)
+    );
+}

@@ -100,3 +100,31 @@ async fn waiters_whose_callers_left_do_not_count_against_a_timeout() {
     assert_granted(&first.await.unwrap(), 1.0, Duration::ZERO);
     assert_granted(&head.await.unwrap(), 1.0, ms(1000));
 }
+
+#[actix_rt::test]
+async fn a_wait_beyond_584_years_is_predicted_and_granted_on_time() {
+    // Capacity 1 per 2^35 s (1089 years): the second unit is due after 2^35 s, beyond what
+    // a u64 of nanoseconds can hold; a timeout of 2^36 s admits it.
+    let period = Duration::from_secs(1 << 35);
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, period))).await;
+    assert_granted(
+        &spawn_acquire(&addr, start, Acquire::new(1.0))
+            .await
+            .unwrap(),
+        1.0,
+        Duration::ZERO,
+    );
+    let far = spawn_acquire(
+        &addr,
+        start,
+        Acquire::new(1.0).with_timeout(Duration::from_secs(1 << 36)),
+    );
+    let (at, answer) = far.await.unwrap();
+    assert!(answer.is_ok(), "{answer:?}");
+    // On the first tick at or after the due instant, which is the period to within the
+    // fit tolerance (2^-50 of it: 31 us here).
+    assert!(
+        at <= period + TICK && period - at.min(period) <= Duration::from_micros(31),
+        "{at:?}"
+    );
+}

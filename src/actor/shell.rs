@@ -260,8 +260,13 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
             .shutdown(shutdown.is_graceful(), waiting == 0, inbox)
         {
             ShutdownStep::Done(_) => Reply::now(()),
+            ShutdownStep::CloseNow(_) if waiting == 0 => {
+                info!("shutdown: nobody waits, stopping");
+                self.close(ctx);
+                Reply::now(())
+            }
             ShutdownStep::CloseNow(_) => {
-                info!("shutdown: answering {waiting} waiters, stopping");
+                info!("immediate shutdown: answering {waiting} waiters, stopping");
                 self.close(ctx);
                 Reply::now(())
             }

@@ -44,7 +44,7 @@ fn for_random_cases(default_cases: u64, check: impl Fn(&mut fastrand::Rng) -> Re
 
 macro_rules! ensure {
     ($condition:expr, $($message:tt)+) => {
-        if !$condition {
+        if let false = $condition {
             return Err(format!($($message)+));
         }
     };
@@ -121,7 +121,7 @@ fn serve(scenario: &Scenario, tick: bool) -> Result<Vec<Served>, String> {
     let mut arrivals = Vec::new();
     let mut served = Vec::new();
     let mut now = 0;
-    let mut collect = |bench: &Bench, arrivals: &[(u64, f64)], served: &mut Vec<Served>| {
+    let collect = |bench: &Bench, arrivals: &[(u64, f64)], served: &mut Vec<Served>| {
         for (caller, answer) in bench.answers() {
             let grant = answer.map_err(|error| format!("caller {caller} refused: {error}"))?;
             let (arrival_ns, amount) = arrivals[caller];
