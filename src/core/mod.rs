@@ -4,6 +4,7 @@
 //! front ends (the actors) are shells around it: messages come in, the core decides,
 //! replies go out.
 
+mod blocks;
 pub(crate) mod bucket;
 mod keyed;
 mod lane;

@@ -1,11 +1,12 @@
 //! The callers who wait, in order, with the sum of their amounts and their deadlines.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Wake;
 
+use super::blocks::Blocks;
 use super::{Limits, Time, Wake as WakeWindow};
 use crate::TIMER_TICK;
 
@@ -64,7 +65,7 @@ impl Wake for Departures {
 /// late by less than that is still a grant.
 #[derive(Debug)]
 pub(crate) struct Queue<C> {
-    waiters: VecDeque<Waiter<C>>,
+    waiters: Blocks<Waiter<C>>,
     /// The sum of the amounts of waiters not yet answered, scaled.
     queued: f64,
     answered: usize,
@@ -80,7 +81,7 @@ pub(crate) struct Queue<C> {
 impl<C> Default for Queue<C> {
     fn default() -> Self {
         Self {
-            waiters: VecDeque::new(),
+            waiters: Blocks::default(),
             queued: 0.0,
             answered: 0,
             next_id: 0,
@@ -199,10 +200,9 @@ impl<C> Queue<C> {
                 break;
             }
             self.expiries.pop();
-            let Some(index) = self.index_of(id) else {
+            let Some(waiter) = self.waiters.find_mut(id, |waiter| waiter.id) else {
                 continue;
             };
-            let waiter = &mut self.waiters[index];
             if waiter.answered {
                 continue;
             }
@@ -224,7 +224,7 @@ impl<C> Queue<C> {
         mut remove: impl FnMut(&mut Waiter<C>) -> bool,
     ) {
         let mut queued = -0.0; // as `Iterator::sum` starts, so that -0.0 amounts add up alike
-        self.waiters.retain_mut(|waiter| {
+        self.waiters.retain(|waiter| {
             if waiter.answered || remove(waiter) {
                 return false;
             }
@@ -247,19 +247,11 @@ impl<C> Queue<C> {
         self.answered = 0;
         self.expiries.clear();
         self.plan = None;
-        std::mem::take(&mut self.waiters)
-            .into_iter()
-            .filter(|waiter| !waiter.answered)
-    }
-
-    fn index_of(&self, id: u64) -> Option<usize> {
-        self.waiters
-            .binary_search_by_key(&id, |waiter| waiter.id)
-            .ok()
+        self.waiters.take_all().filter(|waiter| !waiter.answered)
     }
 
     fn find(&self, id: u64) -> Option<&Waiter<C>> {
-        self.index_of(id).map(|index| &self.waiters[index])
+        self.waiters.find(id, |waiter| waiter.id)
     }
 
     /// Keeps the expiry heap in proportion to the queue: granted waiters leave their
