@@ -247,11 +247,11 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         shutdown: Shutdown,
         ctx: &mut Context<A>,
     ) -> Reply<()> {
+        self.receive();
         if self.lifecycle.is_open() && shutdown.is_graceful() {
             // Grant what is due first: only the rest waits for the drain.
             self.catch_up(ctx);
         }
-        self.receive();
         let inbox = Inbox::default();
         let reply = inbox.reply();
         let waiting = self.stats.queue_len;
@@ -259,22 +259,21 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
             .lifecycle
             .shutdown(shutdown.is_graceful(), waiting == 0, inbox)
         {
-            ShutdownStep::Done(_) => Reply::now(()),
-            ShutdownStep::CloseNow(_) if waiting == 0 => {
-                info!("shutdown: nobody waits, stopping");
-                self.close(ctx);
-                Reply::now(())
-            }
+            ShutdownStep::Done(_) => {}
             ShutdownStep::CloseNow(_) => {
-                info!("immediate shutdown: answering {waiting} waiters, stopping");
+                if waiting == 0 {
+                    info!("shutdown: nobody waits, stopping");
+                } else {
+                    info!("immediate shutdown: answering {waiting} waiters, stopping");
+                }
                 self.close(ctx);
-                Reply::now(())
             }
             ShutdownStep::Draining => {
                 info!("graceful shutdown: serving {waiting} waiters first");
-                reply
+                return reply;
             }
         }
+        Reply::now(())
     }
 
     /// Serves what is due now, and closes the bucket if that ends a graceful shutdown.
