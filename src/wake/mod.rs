@@ -246,3 +246,67 @@ fn clock_is_paused() -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    /// Waits on `alarm` for a window `from` to `to` after now; returns how long after the
+    /// window opened the alarm fired.
+    async fn fire(alarm: &mut Alarm, from: Duration, to: Duration) -> Duration {
+        let clock = Clock::new();
+        let now = clock.now().1;
+        let wake = Wake {
+            earliest: now.after(from),
+            latest: now.after(to),
+        };
+        poll_fn(|task| alarm.poll(&clock, wake, task)).await;
+        let fired = clock.now().1;
+        assert!(fired >= wake.earliest, "fired before its window");
+        fired.since(wake.earliest)
+    }
+
+    /// Each way of waking fires within its window, never before it, in real time (with a
+    /// generous bound for a loaded machine).
+    #[test]
+    fn every_timer_fires_in_its_window_and_never_before() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut precise = Alarm::new(true);
+            let mut timer_only = Alarm::new(false);
+            let mut fallback = Alarm::new(true);
+            #[cfg(target_os = "linux")]
+            {
+                fallback.fine = Fine::Unavailable;
+            }
+            let (ms, bound) = (Duration::from_millis, Duration::from_millis(50));
+            // A short window (the fallback yields through it) and a wide one (it sleeps).
+            for (from, to) in [(ms(3), ms(4)), (ms(3), ms(30))] {
+                assert!(fire(&mut precise, from, to).await < bound);
+                assert!(fire(&mut timer_only, from, to).await < bound);
+                assert!(fire(&mut fallback, from, to).await < bound);
+            }
+            precise.disarm();
+        });
+    }
+
+    #[test]
+    fn a_paused_clock_is_told_from_a_running_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(!clock_is_paused());
+            tokio::time::pause();
+            assert!(clock_is_paused());
+            tokio::time::resume();
+            assert!(!clock_is_paused());
+        });
+    }
+}
