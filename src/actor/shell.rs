@@ -149,6 +149,10 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         match lanes.admit(&mut env, &key, amount, timeout) {
             Admission::Granted(grant) => {
                 debug!("granted {} at once", grant.amount);
+                if !self.timer_running && self.lanes.next_wake().is_some() {
+                    // Nobody waits, but a key is held: the timer sweeps it when idle.
+                    self.start_timer(ctx);
+                }
                 Reply::now(Ok(Granted {
                     amount: grant.amount,
                     waited: grant.waited,

@@ -32,8 +32,9 @@ pub(crate) struct KeyedLanes<K, C> {
     schedule: Schedule<K>,
     /// Lanes with a plan (someone waits in them).
     planned: usize,
-    /// When every key held will have leaked to zero, unless granted to again: the next
-    /// sweep. `None` while no key is held.
+    /// The next sweep: when every key held at the last one will have leaked to zero
+    /// (unless granted to again), or, after a sweep that left none, when the first key held
+    /// since will have. `None` while no key is held.
     sweep_due: Option<Time>,
     /// The keys held after the last sweep.
     kept: usize,
@@ -93,20 +94,20 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         key: &K,
         decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
     ) -> T {
-        if !self.lanes.contains_key(key) {
-            if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
-                self.sweep(env.rules.config.limits(), env.now);
-            }
-            self.lanes.insert(key.clone(), Lane::new(env.now));
-        }
-        let lane = self.lanes.get_mut(key).expect("inserted above");
+        let lane = match self.lanes.get_mut(key) {
+            Some(lane) => lane,
+            None => return self.with_new_lane(env, key, decide),
+        };
         let before = lane.plan();
         let answer = decide(lane, env);
         let after = lane.plan();
         if after.is_none() {
             lane.release_queue();
-            let empty_at = lane.empty_at(env.rules.config.limits());
-            self.sweep_due = Some(self.sweep_due.map_or(empty_at, |due| due.max(empty_at)));
+            // The next sweep stays where it was planned, so that steady traffic does not
+            // keep moving the timer; it plans the one after.
+            if self.sweep_due.is_none() {
+                self.sweep_due = Some(lane.empty_at(env.rules.config.limits()));
+            }
         }
         if before != after {
             self.planned =
@@ -116,6 +117,20 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
             }
         }
         answer
+    }
+
+    #[cold]
+    fn with_new_lane<R: Replies<Caller = C>, T>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
+    ) -> T {
+        if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
+            self.sweep(env.rules.config.limits(), env.now);
+        }
+        self.lanes.insert(key.clone(), Lane::new(env.now));
+        self.with_lane(env, key, decide)
     }
 }
 
