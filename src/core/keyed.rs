@@ -39,6 +39,9 @@ pub(crate) struct KeyedLanes<K, C> {
     /// The keys held after the last sweep.
     kept: usize,
     evicted: u64,
+    /// [`Lanes::next_wake`] as last computed, until a window or the sweep changes: the
+    /// timer asks at every message.
+    next_wake: Option<Option<Wake>>,
 }
 
 impl<K, C> Default for KeyedLanes<K, C> {
@@ -50,6 +53,7 @@ impl<K, C> Default for KeyedLanes<K, C> {
             sweep_due: None,
             kept: 0,
             evicted: 0,
+            next_wake: None,
         }
     }
 }
@@ -80,6 +84,7 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         self.evicted += (before - self.lanes.len()) as u64;
         self.kept = self.lanes.len();
         self.sweep_due = due;
+        self.next_wake = None;
         // Give memory back after a flood, but not at every ebb of a steady flow.
         if self.lanes.capacity() > 4 * self.lanes.len() {
             self.lanes.shrink_to(2 * self.lanes.len());
@@ -107,9 +112,11 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
             // keep moving the timer; it plans the one after.
             if self.sweep_due.is_none() {
                 self.sweep_due = Some(lane.empty_at(env.rules.config.limits()));
+                self.next_wake = None;
             }
         }
         if before != after {
+            self.next_wake = None;
             self.planned =
                 self.planned + usize::from(after.is_some()) - usize::from(before.is_some());
             if let Some(plan) = after {
@@ -181,6 +188,7 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
     }
 
     fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        self.next_wake = None;
         loop {
             let lanes = &self.lanes;
             let current = |key: &K| lanes.get(key).and_then(Lane::plan);
@@ -229,6 +237,7 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         self.schedule.clear();
         self.planned = 0;
         self.sweep_due = None;
+        self.next_wake = None;
         let limits = env.rules.config.limits();
         for (key, lane) in &mut self.lanes {
             lane.reconfigure(env, old);
@@ -248,5 +257,6 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         }
         self.schedule.clear();
         self.planned = 0;
+        self.next_wake = None;
     }
 }

@@ -84,6 +84,9 @@ pub(crate) struct Alarm {
     fired: Option<Instant>,
     /// Where the precise timer aims now.
     aimed: Option<Instant>,
+    /// A timer armed exactly for this instant has the task's waker: until then, there is
+    /// nothing to poll again. (The task is the actor's, the same at every poll.)
+    registered: Option<Instant>,
 }
 
 impl Alarm {
@@ -99,6 +102,7 @@ impl Alarm {
             fine: Fine::Untried,
             fired: None,
             aimed: None,
+            registered: None,
         }
     }
 
@@ -112,8 +116,14 @@ impl Alarm {
             if now >= target {
                 self.fired = Some(now);
                 self.aimed = None;
+                self.registered = None;
                 self.clock_paused = clock_is_paused();
                 return Poll::Ready(());
+            }
+            if self.registered == Some(target) {
+                // Polled on the way through a message: the timer stands and would have
+                // woken the task only at or after `target`, which has not come.
+                return Poll::Pending;
             }
             match self.wait(earliest, target, wake, now, task) {
                 // The clock may have been paused since the timer was set.
@@ -135,6 +145,7 @@ impl Alarm {
             self.sleep.as_mut().reset(Instant::now() + FAR_FUTURE);
         }
         self.aimed = None;
+        self.registered = None;
         #[cfg(target_os = "linux")]
         if let Fine::Ready(fine) = &mut self.fine {
             fine.disarm();
@@ -195,7 +206,9 @@ impl Alarm {
         #[cfg(target_os = "linux")]
         if self.fine_available() {
             if let Fine::Ready(fine) = &mut self.fine {
-                return fine.poll_until(target - now, target, task);
+                let poll = fine.poll_until(target - now, target, task);
+                self.registered = poll.is_pending().then_some(target);
+                return poll;
             }
         }
         let alarm = if self.clock_paused {
@@ -210,6 +223,7 @@ impl Alarm {
             match earliest.checked_sub(SPIN_WINDOW) {
                 Some(before) if before > now => before,
                 _ => {
+                    self.registered = None;
                     task.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -221,7 +235,10 @@ impl Alarm {
             self.sleep.as_mut().reset(alarm);
             self.sleep_armed = Some(alarm);
         }
-        self.sleep.as_mut().poll(task)
+        let poll = self.sleep.as_mut().poll(task);
+        // Only a sleep aimed at the target itself may be left alone until it fires.
+        self.registered = (poll.is_pending() && alarm == target).then_some(target);
+        poll
     }
 }
 
