@@ -11,19 +11,6 @@ use common::*;
 
 const WAITERS: usize = 100_000;
 
-/// A small deterministic generator (splitmix64) for the storm's choices.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 #[actix_rt::test]
 async fn an_immediate_shutdown_answers_every_one_of_100k_waiters() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
@@ -81,11 +68,11 @@ async fn a_cancellation_storm_spends_nothing_and_survivors_finish_on_schedule() 
         .map(Some)
         .collect();
     // Half the waiters give up, each at a random odd millisecond (never on a grant).
-    let mut rng = Rng(42);
+    let mut rng = fastrand::Rng::with_seed(42);
     let mut cancels: Vec<(u64, usize)> = Vec::new();
     for i in 0..STORM {
-        if rng.below(2) == 0 {
-            cancels.push((2 * rng.below(STORM as u64) + 1, i));
+        if rng.bool() {
+            cancels.push((2 * rng.u64(..STORM as u64) + 1, i));
         }
     }
     cancels.sort_unstable();
