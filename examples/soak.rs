@@ -104,23 +104,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// splitmix64: a small deterministic generator, so a run can be repeated with `--seed`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Resident memory in bytes, from /proc/self/statm (4 KiB pages).
 fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -343,8 +326,8 @@ impl Soak {
     }
 }
 
-fn next_request(rng: &mut Rng, seq: u64, capacity: f64) -> (Request, Option<Duration>) {
-    let (amount, valid) = match rng.below(100) {
+fn next_request(rng: &mut fastrand::Rng, seq: u64, capacity: f64) -> (Request, Option<Duration>) {
+    let (amount, valid) = match rng.u64(..100) {
         0..=59 => (1.0, true),
         60..=74 => (0.5, true),
         75..=84 => (3.0, true),
@@ -355,12 +338,12 @@ fn next_request(rng: &mut Rng, seq: u64, capacity: f64) -> (Request, Option<Dura
         97 => (capacity * 2.0, false),
         _ => (f64::INFINITY, false),
     };
-    let timeout = match rng.below(100) {
+    let timeout = match rng.u64(..100) {
         0..=4 => Some(Duration::ZERO),
-        5..=34 => Some(Duration::from_millis(rng.below(800))),
+        5..=34 => Some(Duration::from_millis(rng.u64(..800))),
         _ => None,
     };
-    let cancel_after = (rng.below(100) < 15).then(|| Duration::from_millis(rng.below(600)));
+    let cancel_after = (rng.u64(..100) < 15).then(|| Duration::from_millis(rng.u64(..600)));
     let request = Request {
         seq,
         amount,
@@ -424,7 +407,7 @@ async fn main() -> ExitCode {
     let rss_start = rss_bytes();
     let warm_second = (args.seconds / 10).max(2).min(args.seconds);
     let mut rss_warm = rss_start;
-    let mut rng = Rng(args.seed);
+    let mut rng = fastrand::Rng::with_seed(args.seed);
     let mut seq = 0;
     let mut budget = 0.0;
     let offered_per_tick = 1.25 * rate * TICK.as_secs_f64();
