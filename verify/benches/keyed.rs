@@ -38,14 +38,14 @@
 //! only those: `cargo bench -p actix-leaky-bucket-verify --bench keyed -- flood cost`.
 //! `churn` and `flood` measure the whole process's RSS: run each alone.
 
-use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -54,67 +54,17 @@ use actix_leaky_bucket::{
     Acquire, BucketActor, BucketConfig, Keyed, KeyedBucketActor, KeyedBucketHandle,
     KeyedBucketStats, KeyedStats,
 };
+use common::{cpu_seconds, excess_over, heap, median, verdict, wanted};
 use futures::future::join_all;
 
 // ---------------------------------------------------------------------------------------
 // Counting allocator
 
-struct Counting;
-
-static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.dealloc(ptr, layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        SystemAlloc.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Heap bytes allocated and not yet freed, by the whole process.
-fn heap() -> isize {
-    ALLOCATED.load(Ordering::Relaxed)
-}
+static GLOBAL: common::Counting = common::Counting;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// CPU time (user + system) of this process so far, in seconds; NaN where /proc is missing.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // Fields after the command name, which ends with the last ')': utime is the 12th.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0, // USER_HZ is 100 on Linux
-        _ => f64::NAN,
-    }
-}
 
 /// The resident set of this process and its anonymous part (resident less file-backed
 /// pages, such as the program's own code), in bytes, from `/proc/self/statm`; zeros where
@@ -164,19 +114,6 @@ fn glibc_free_then_trim() -> Option<(u64, u64)> {
 
 fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "yes"
-    } else {
-        "**no**"
-    }
 }
 
 /// Requests in flight per batch when pipelined.
@@ -563,22 +500,6 @@ struct AccuracyResult {
     cpu: f64,
 }
 
-/// The largest excess over the conformance bound of the sorted `times` (seconds), in
-/// grants (<= 0: it holds).
-///
-/// For grants i <= j, `j - i + 1 <= capacity + rate * (t_j - t_i)` is
-/// `(j + 1 - rate t_j) - (i - rate t_i) <= capacity`: one pass, keeping the minimum of
-/// `i - rate t_i` so far, checks every window that starts and ends on a grant.
-fn excess_over(times: &[f64], rate: f64, capacity: f64) -> f64 {
-    let mut min_start = f64::INFINITY;
-    let mut worst = f64::NEG_INFINITY;
-    for (i, &t) in times.iter().enumerate() {
-        min_start = min_start.min(i as f64 - rate * t);
-        worst = worst.max((i + 1) as f64 - rate * t - min_start - capacity);
-    }
-    worst
-}
-
 fn accuracy() -> AccuracyResult {
     let config = BucketConfig::from_rate(ACCURACY_RATE, ACCURACY_CAPACITY).unwrap();
     let handle = KeyedBucketHandle::<u64>::spawn(config);
@@ -619,7 +540,8 @@ fn accuracy() -> AccuracyResult {
                 .collect();
             let span = times.last().copied().unwrap_or(0.0);
             rates.push((times.len() as f64 - ACCURACY_CAPACITY) / span / ACCURACY_RATE);
-            worst_excess = worst_excess.max(excess_over(&times, ACCURACY_RATE, ACCURACY_CAPACITY));
+            worst_excess =
+                worst_excess.max(excess_over(&times, ACCURACY_RATE, ACCURACY_CAPACITY, 0.0));
             grants += times.len();
         }
         AccuracyResult {
@@ -707,15 +629,6 @@ fn shards() -> [ShardsResult; 2] {
 }
 
 // ---------------------------------------------------------------------------------------
-
-/// Whether the command line asks for `section`: it does when it names no section at all.
-fn wanted(section: &str) -> bool {
-    let named: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    named.is_empty() || named.iter().any(|name| name == section)
-}
 
 fn main() {
     let mut rows: Vec<[String; 6]> = Vec::new();

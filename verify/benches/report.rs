@@ -31,13 +31,11 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::dev::{MessageResponse, OneshotSender};
@@ -45,67 +43,17 @@ use actix::{Actor, Addr, Arbiter, Context, Handler, Message, System};
 use actix_leaky_bucket::{
     Acquire, AcquireError, BucketActor, BucketConfig, CapacityInfo, Granted, Reconcile,
 };
-use common::{Echo, Ping};
+use common::{cpu_seconds, excess_over, heap, median, verdict, wanted, Echo, Ping};
 use futures::future::join_all;
 
 // ---------------------------------------------------------------------------------------
 // Counting allocator
 
-struct Counting;
-
-static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.dealloc(ptr, layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        SystemAlloc.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        SystemAlloc.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn heap() -> isize {
-    ALLOCATED.load(Ordering::Relaxed)
-}
+static GLOBAL: common::Counting = common::Counting;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// CPU time (user + system) of this process so far, in seconds; NaN where /proc is missing.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // Fields after the command name, which ends with the last ')': utime is the 12th.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0, // USER_HZ is 100 on Linux
-        _ => f64::NAN,
-    }
-}
 
 /// Minor page faults of this process so far (`/proc/self/stat`); 0 where it does not exist.
 fn page_faults() -> u64 {
@@ -116,19 +64,6 @@ fn page_faults() -> u64 {
         .nth(7)
         .and_then(|field| field.parse().ok())
         .unwrap_or(0)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "yes"
-    } else {
-        "**no**"
-    }
 }
 
 /// Sleeps on tokio's timer until `done` or `deadline`.
@@ -436,19 +371,6 @@ impl AccuracyRun {
 /// fits when it exceeds the capacity by no more than 2^-50 of it.
 fn bucket_rounding(capacity: f64) -> f64 {
     capacity * 4.0 * f64::EPSILON
-}
-
-/// The largest excess over the conformance bound of the sorted `times` (seconds), over the
-/// windows that start `from` seconds after the first or later.
-fn excess_over(times: &[f64], rate: f64, capacity: f64, from: f64) -> f64 {
-    let mut min_start = f64::INFINITY;
-    let mut worst = f64::NEG_INFINITY;
-    let skip = times.partition_point(|&t| t < from);
-    for (i, &t) in times.iter().enumerate().skip(skip) {
-        min_start = min_start.min(i as f64 - rate * t);
-        worst = worst.max((i + 1) as f64 - rate * t - min_start - capacity);
-    }
-    worst
 }
 
 /// Spawns one task per request, each recording when its acquisition completed.
@@ -1081,15 +1003,6 @@ fn svg(runs: &[&AccuracyRun]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-
-/// Whether the command line asks for `section`: it does when it names no section at all.
-fn wanted(section: &str) -> bool {
-    let named: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    named.is_empty() || named.iter().any(|name| name == section)
-}
 
 fn main() {
     if let Some(profile) = std::env::args().find(|arg| arg.starts_with("profile-")) {
