@@ -178,11 +178,12 @@ impl Bucket {
     }
 }
 
-/// `nanos`, rounded by `round`, as a `Duration`; `Duration::MAX` (never) beyond its range.
+/// `nanos`, rounded by `round`, as a `Duration`; `Duration::MAX` (never) beyond its range,
+/// and for NaN, which only a wait beyond every range can produce.
 fn duration_from_nanos(nanos: f64, round: fn(f64) -> f64) -> Duration {
     const EXACT_BELOW: f64 = 9.2e18; // under 2^63: a u64 of nanoseconds holds it exactly
     let nanos = round(nanos);
-    if nanos.is_nan() || nanos <= 0.0 {
+    if nanos <= 0.0 {
         Duration::ZERO
     } else if nanos < EXACT_BELOW {
         Duration::from_nanos(nanos as u64)
@@ -363,6 +364,22 @@ mod tests {
             assert_eq!(bucket.wait(&limits, full + full), ms(2000));
             bucket.leak(&limits, at(ms(1000)));
             assert!(bucket.fits(&limits, full));
+        }
+    }
+
+    #[test]
+    fn a_debt_of_f64_max_waits_for_ever_rather_than_not_at_all() {
+        for (capacity, period) in [(1.0, ms(10)), (3.0, ms(7)), (1e9, ms(1))] {
+            let limits = limits(capacity, period);
+            let mut bucket = Bucket::new(Time::ZERO);
+            bucket.fill(f64::MAX);
+            assert!(!bucket.fits(&limits, 1.0));
+            assert_eq!(
+                bucket.wait(&limits, 1.0),
+                Duration::MAX,
+                "{capacity} per {period:?}"
+            );
+            assert_eq!(bucket.empty_at(&limits), Time::since_epoch(Duration::MAX));
         }
     }
 

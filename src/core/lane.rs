@@ -316,8 +316,12 @@ impl<C> Lane<C> {
             return;
         };
         grant_fitting(queue, &mut self.bucket, env);
-        if expire(queue, &self.bucket, env) {
-            grant_fitting(queue, &mut self.bucket, env); // those behind an expired head may fit
+        // A timeout's `retry_after` counts only the callers still waiting.
+        let expiring = queue.next_expiry().is_some_and(|expiry| expiry <= env.now);
+        let removed = expiring && remove_departed(queue, env);
+        if expire(queue, &self.bucket, env) | removed {
+            // Those behind a waiter that expired or left may fit now.
+            grant_fitting(queue, &mut self.bucket, env);
         }
         self.replan(limits, env.now);
     }
@@ -344,25 +348,10 @@ impl<C> Lane<C> {
     /// Removes the waiters whose callers have left since the last look; true if any
     /// was, and then the lane has been served again.
     fn forget_departed<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) -> bool {
-        let Some(queue) = self.queue.as_deref_mut() else {
-            return false;
-        };
-        let head_left = queue
-            .front()
-            .is_some_and(|head| !head.is_answered() && env.replies.is_gone(&head.caller));
-        if !(queue.someone_left() || head_left) {
-            return false;
-        }
-        let mut removed = false;
-        let stats = &mut *env.stats;
-        queue.remove_where(env.rules.limits(), |waiter| {
-            let gone = env.replies.is_gone(&waiter.caller);
-            if gone {
-                stats.record(Event::Cancelled, true);
-                removed = true;
-            }
-            gone
-        });
+        let removed = self
+            .queue
+            .as_deref_mut()
+            .is_some_and(|queue| remove_departed(queue, env));
         if removed {
             self.serve(env);
         }
@@ -467,6 +456,28 @@ impl<C> Lane<C> {
             }
         }
     }
+}
+
+/// Removes the waiters whose callers have left, if any may have since the last look (the
+/// head is looked at, the rest only when the departure signal says so); true if any was.
+fn remove_departed<R: Replies>(queue: &mut Queue<R::Caller>, env: &mut Env<'_, R>) -> bool {
+    let head_left = queue
+        .front()
+        .is_some_and(|head| !head.is_answered() && env.replies.is_gone(&head.caller));
+    if !(queue.someone_left() || head_left) {
+        return false;
+    }
+    let mut removed = false;
+    let stats = &mut *env.stats;
+    queue.remove_where(env.rules.limits(), |waiter| {
+        let gone = env.replies.is_gone(&waiter.caller);
+        if gone {
+            stats.record(Event::Cancelled, true);
+            removed = true;
+        }
+        gone
+    });
+    removed
 }
 
 /// Grants, in order, every waiter at the head of the queue that fits, skipping those

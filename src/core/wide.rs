@@ -58,6 +58,9 @@ impl Wide {
     /// `x / self`, rounded to a float.
     pub(crate) fn divide(x: f64, by: Wide) -> f64 {
         let quotient = x / by.hi;
+        if !quotient.is_finite() {
+            return quotient; // a correction of infinity would make it NaN
+        }
         // The low part of the divisor, as a correction of the quotient.
         quotient - quotient * (by.lo / by.hi)
     }
