@@ -18,7 +18,9 @@
 //!   2 s) at 1k/s and 10k/s with capacity 10 and at 100k/s with capacity 100, precise
 //!   timing (the default) against tokio's timer alone, alternating: the rate achieved and
 //!   the conformance bound at the bucket's grant instants, the process's CPU while it runs,
-//!   and its CPU in the 300 ms after, with nobody waiting.
+//!   and its CPU in the 300 ms after, with nobody waiting. Before them, how late this
+//!   machine wakes a thread 450 us ahead, sleeping on a `timerfd` or yielding until then:
+//!   what any sleeping timer suffers here.
 //!
 //! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
 //! 100k/s run. Run with `cargo bench -p actix-leaky-bucket-verify --bench report`; takes
@@ -598,6 +600,64 @@ fn steady(precise: bool, rate: u32, capacity: u32) -> SteadyRun {
 }
 
 // ---------------------------------------------------------------------------------------
+// How punctually this machine wakes a thread
+
+/// Lateness of wake-ups, in microseconds, sorted: `WAKE_PROBES` waits of 450 us, each on a
+/// `timerfd` registered with tokio's reactor (the thread sleeps, as the bucket's does) or
+/// yielding to the runtime until the instant (it never sleeps). What the machine's
+/// scheduler, and the host's under a virtual machine, add to any timer.
+#[cfg(target_os = "linux")]
+fn wake_lateness(sleep: bool) -> Vec<u64> {
+    use timerfd::{ClockId, SetTimeFlags, TimerFd, TimerState};
+    use tokio::io::unix::AsyncFd;
+
+    const WAIT: Duration = Duration::from_micros(450);
+    System::new().block_on(async {
+        #[allow(deprecated)] // AsyncFd::new: a TimerFd always gives the fd it owns
+        let mut fd =
+            AsyncFd::new(TimerFd::new_custom(ClockId::Monotonic, true, true).unwrap()).unwrap();
+        let mut late = Vec::with_capacity(WAKE_PROBES);
+        for _ in 0..WAKE_PROBES {
+            let target = Instant::now() + WAIT;
+            if sleep {
+                fd.get_mut()
+                    .set_state(TimerState::Oneshot(WAIT), SetTimeFlags::Default);
+                loop {
+                    let mut ready = fd.readable().await.unwrap();
+                    let expirations = ready.get_inner().read();
+                    ready.clear_ready();
+                    if expirations > 0 {
+                        break;
+                    }
+                }
+            } else {
+                while Instant::now() < target {
+                    actix_rt::task::yield_now().await;
+                }
+            }
+            late.push(Instant::now().saturating_duration_since(target).as_micros() as u64);
+        }
+        late.sort_unstable();
+        late
+    })
+}
+
+const WAKE_PROBES: usize = 4_000;
+
+fn describe_lateness(late: &[u64]) -> String {
+    let at = |q: f64| late[((late.len() - 1) as f64 * q) as usize];
+    format!(
+        "p50 {} us, p99 {} us, p99.9 {} us, max {} us; {} of {} over 450 us",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        late[late.len() - 1],
+        late.iter().filter(|&&l| l > 450).count(),
+        late.len()
+    )
+}
+
+// ---------------------------------------------------------------------------------------
 // Scale and memory
 
 struct DepthResult {
@@ -1056,6 +1116,24 @@ fn main() {
     }
 
     let mut idle_cpu = Vec::new();
+    #[cfg(target_os = "linux")]
+    if wanted("timing") {
+        eprintln!("timing: wake-up lateness...");
+        row(
+            "(extra) Lateness of a wake-up 450 us ahead, this machine, now",
+            format!(
+                "thread sleeping on a timerfd: {}",
+                describe_lateness(&wake_lateness(true))
+            ),
+            format!(
+                "yielding until the instant: {}",
+                describe_lateness(&wake_lateness(false))
+            ),
+            String::new(),
+            "none (the platform's part in the timing rows below)",
+            "",
+        );
+    }
     if wanted("timing") {
         for (rate, capacity) in [(1_000, 10), (10_000, 10), (100_000, 100)] {
             eprintln!("timing: {rate}/s, capacity {capacity}...");
