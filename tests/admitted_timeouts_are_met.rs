@@ -34,7 +34,7 @@ async fn a_timeout_admitted_behind_whole_millisecond_grants_is_met_exactly() {
             (granting earlier would break the conformance bound), so each such grant \
             slips later by up to a tick; an admitted timeout set to exactly its projected \
             wait then expires a tick after its deadline. On a real clock the slip is \
-            microseconds (the pacer yields through the last 2 ms)"]
+            what the precise timer's wake-up is late by: microseconds on a quiet machine"]
 async fn a_timeout_admitted_behind_grants_due_between_ticks_is_met() {
     // 3 per 10 ms (0.3 per ms). After 2.5 at once, each 3.0 is due when the bucket is
     // empty, at a fraction of a millisecond, and each 0.1 between them shifts the next.
