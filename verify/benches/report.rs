@@ -1267,7 +1267,7 @@ fn main() {
             "",
         );
         }
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS-100k.svg");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS-100k.svg");
         let runs: Vec<&AccuracyRun> = plot_runs.iter().collect();
         std::fs::write(path, svg(&runs)).expect("writing the SVG");
         eprintln!("plot of the 100k/s, capacity 10 runs: {path}");
