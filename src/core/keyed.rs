@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
 
+use super::lane::refuse_invalid;
 use super::{
-    Admission, BucketStats, Capacity, Env, Event, Lane, Lanes, Limits, Replies, Schedule, Ticket,
-    Time, Wake,
+    Admission, BucketStats, Capacity, Env, Lane, Lanes, Limits, Replies, Schedule, Ticket, Time,
+    Wake,
 };
 use crate::AcquireError;
 
@@ -153,12 +154,11 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         amount: f64,
         timeout: Option<Duration>,
     ) -> Admission {
-        if let Err(error) = env.rules.config.check_amount(amount) {
-            // A request that can never be granted leaves no trace of its key.
-            env.stats.record(Event::Refused(&error), false);
-            return Admission::Refused(error);
+        // A request that can never be granted leaves no trace of its key.
+        if let Some(refused) = refuse_invalid(env, amount) {
+            return refused;
         }
-        self.with_lane(env, key, |lane, env| lane.admit(env, amount, timeout))
+        self.with_lane(env, key, |lane, env| lane.admit_valid(env, amount, timeout))
     }
 
     fn enqueue<R: Replies<Caller = C>>(

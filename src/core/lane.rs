@@ -185,10 +185,19 @@ impl<C> Lane<C> {
         amount: f64,
         timeout: Option<Duration>,
     ) -> Admission {
-        if let Err(error) = env.rules.config.check_amount(amount) {
-            env.stats.record(Event::Refused(&error), false);
-            return Admission::Refused(error);
+        match refuse_invalid(env, amount) {
+            Some(refused) => refused,
+            None => self.admit_valid(env, amount, timeout),
         }
+    }
+
+    /// [`admit`](Self::admit), for an amount already found valid.
+    pub(crate) fn admit_valid<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Admission {
         self.catch_up(env);
         let limits = env.rules.limits();
         if self.queue_is_empty() && self.bucket.fits(limits, limits.scaled(amount)) {
@@ -222,7 +231,7 @@ impl<C> Lane<C> {
         if let Some(error) = self.refusal(env.rules, amount, timeout) {
             if self.forget_departed(env) {
                 // Without the callers who left, the request may fit at once, or wait.
-                return self.admit(env, amount, timeout);
+                return self.admit_valid(env, amount, timeout);
             }
             env.stats.record(Event::Refused(&error), false);
             return Admission::Refused(error);
@@ -456,6 +465,13 @@ impl<C> Lane<C> {
             }
         }
     }
+}
+
+/// The refusal of an amount that can never be granted, counted; `None` for a valid one.
+pub(crate) fn refuse_invalid<R>(env: &mut Env<'_, R>, amount: f64) -> Option<Admission> {
+    let error = env.rules.config.check_amount(amount).err()?;
+    env.stats.record(Event::Refused(&error), false);
+    Some(Admission::Refused(error))
 }
 
 /// Removes the waiters whose callers have left, if any may have since the last look (the
