@@ -4,8 +4,8 @@
 
 mod common;
 
-use actix::{Actor, MailboxError};
-use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, Shutdown};
+use actix::{Actor, MailboxError, Supervisor};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketHandle, Granted, Shutdown};
 use common::*;
 use std::time::Duration;
 
@@ -97,21 +97,10 @@ async fn a_stopped_actor_answers_its_waiters() {
 /// in both.
 #[actix_rt::test]
 async fn after_a_shutdown_both_kinds_of_bucket_answer_as_documented() {
-    use actix::Supervisor;
-    use actix_leaky_bucket::BucketHandle;
-
     tokio::time::pause();
-    let plain = BucketHandle::from(BucketActor::new(config(1.0, ms(1000))).start());
-    let supervised = BucketHandle::from(Supervisor::start(|_| {
-        BucketActor::new(config(1.0, ms(1000)))
-    }));
+    let [plain, supervised] = both_kinds();
     for bucket in [&plain, &supervised] {
-        bucket.acquire(1.0).await.unwrap();
-        let waiter = {
-            let bucket = bucket.clone();
-            actix_rt::spawn(async move { bucket.acquire(1.0).await })
-        };
-        settle().await;
+        let waiter = fill_then_wait(bucket).await;
         let draining = {
             let bucket = bucket.clone();
             actix_rt::spawn(async move { bucket.shutdown_graceful().await })
@@ -131,17 +120,9 @@ async fn after_a_shutdown_both_kinds_of_bucket_answer_as_documented() {
     supervised.shutdown_immediate().await.unwrap();
 
     // Waiters answered by an immediate shutdown: `ShuttingDown`, for both kinds.
-    let plain = BucketHandle::from(BucketActor::new(config(1.0, ms(1000))).start());
-    let supervised = BucketHandle::from(Supervisor::start(|_| {
-        BucketActor::new(config(1.0, ms(1000)))
-    }));
+    let [plain, supervised] = both_kinds();
     for bucket in [&plain, &supervised] {
-        bucket.acquire(1.0).await.unwrap();
-        let waiter = {
-            let bucket = bucket.clone();
-            actix_rt::spawn(async move { bucket.acquire(1.0).await })
-        };
-        settle().await;
+        let waiter = fill_then_wait(bucket).await;
         bucket.shutdown_immediate().await.unwrap();
         assert_eq!(waiter.await.unwrap(), Err(AcquireError::ShuttingDown));
     }
@@ -151,4 +132,24 @@ async fn after_a_shutdown_both_kinds_of_bucket_answer_as_documented() {
         supervised.acquire(1.0).await,
         Err(AcquireError::ShuttingDown)
     );
+}
+
+/// A plain bucket and a supervised one, of 1 per second.
+fn both_kinds() -> [BucketHandle; 2] {
+    let plain = BucketHandle::from(BucketActor::new(config(1.0, ms(1000))).start());
+    let supervised = Supervisor::start(|_| BucketActor::new(config(1.0, ms(1000))));
+    [plain, BucketHandle::from(supervised)]
+}
+
+/// Takes the whole of `bucket`, then sends a request that has to wait, from a task.
+async fn fill_then_wait(
+    bucket: &BucketHandle,
+) -> actix_rt::task::JoinHandle<Result<Granted, AcquireError>> {
+    bucket.acquire(1.0).await.unwrap();
+    let waiter = {
+        let bucket = bucket.clone();
+        actix_rt::spawn(async move { bucket.acquire(1.0).await })
+    };
+    settle().await;
+    waiter
 }
