@@ -176,15 +176,20 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
     }
 
     fn next_wake(&mut self) -> Option<Wake> {
+        if let Some(cached) = self.next_wake {
+            return cached;
+        }
         let lanes = &self.lanes;
         let plans = self
             .schedule
             .next(|key| lanes.get(key).and_then(Lane::plan));
         let sweep = self.sweep_due.map(|due| Wake::within(due, SWEEP_SLACK));
-        match (plans, sweep) {
+        let next = match (plans, sweep) {
             (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
             (plans, sweep) => plans.or(sweep),
-        }
+        };
+        self.next_wake = Some(next);
+        next
     }
 
     fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
