@@ -17,10 +17,13 @@ mod timerfd;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake as WakeTask, Waker};
 use std::time::Duration;
 
 use actix_rt::time::{sleep_until, Instant, Sleep};
+use futures::task::AtomicWaker;
 
 use crate::core::{Time, Wake};
 use crate::TIMER_TICK as TICK;
@@ -81,26 +84,50 @@ pub(crate) struct Alarm {
     #[cfg(target_os = "linux")]
     fine: Fine,
     /// When the alarm last fired.
-    fired: Option<Instant>,
+    last_fired: Option<Instant>,
     /// Where the precise timer aims now.
     aimed: Option<Instant>,
-    /// A timer armed exactly for this instant has the task's waker: until then, there is
-    /// nothing to poll again. (The task is the actor's, the same at every poll.)
-    registered: Option<Instant>,
+    /// A timer armed exactly for the target of this window holds `fired`'s waker: until
+    /// it fires, a poll for the same window has nothing to look at, not even the clock.
+    registered: Option<Wake>,
+    /// The waker given to the timers: notes that a timer fired, then wakes the task.
+    fired: Arc<Fired>,
+    fired_waker: Waker,
+}
+
+/// Tells a poll woken by the timer from one woken by a message.
+#[derive(Debug, Default)]
+struct Fired {
+    flag: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl WakeTask for Fired {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flag.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 impl Alarm {
     /// `precise`: wake within the window to the microsecond where the platform allows
     /// (else on tokio's timer alone).
     pub(crate) fn new(precise: bool) -> Self {
+        let fired = Arc::new(Fired::default());
         Self {
+            fired_waker: Waker::from(fired.clone()),
+            fired,
             precise,
             clock_paused: clock_is_paused(),
             sleep: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
             sleep_armed: None,
             #[cfg(target_os = "linux")]
             fine: Fine::Untried,
-            fired: None,
+            last_fired: None,
             aimed: None,
             registered: None,
         }
@@ -109,21 +136,21 @@ impl Alarm {
     /// Ready once it is time to serve for `wake` (read at `now`, on tokio's clock);
     /// otherwise arranges for `task` to be woken then.
     pub(crate) fn poll(&mut self, clock: &Clock, wake: Wake, task: &mut Context<'_>) -> Poll<()> {
+        if self.registered == Some(wake) && !self.fired.flag.load(Ordering::Acquire) {
+            // Polled on the way through a message: the timer set for this window stands
+            // and has not fired, so its target has not come.
+            return Poll::Pending;
+        }
         loop {
             let now = Instant::now();
             let earliest = clock.instant(wake.earliest);
             let target = self.target(earliest, clock.instant(wake.latest), now);
             if now >= target {
-                self.fired = Some(now);
+                self.last_fired = Some(now);
                 self.aimed = None;
                 self.registered = None;
                 self.clock_paused = clock_is_paused();
                 return Poll::Ready(());
-            }
-            if self.registered == Some(target) {
-                // Polled on the way through a message: the timer stands and would have
-                // woken the task only at or after `target`, which has not come.
-                return Poll::Pending;
             }
             match self.wait(earliest, target, wake, now, task) {
                 // The clock may have been paused since the timer was set.
@@ -169,7 +196,7 @@ impl Alarm {
         {
             return aimed;
         }
-        let after_gap = self.fired.map_or(now, |fired| fired + WAKE_GAP);
+        let after_gap = self.last_fired.map_or(now, |fired| fired + WAKE_GAP);
         let target = after_gap.clamp(earliest, halfway.max(earliest));
         self.aimed = Some(target);
         target
@@ -203,11 +230,15 @@ impl Alarm {
         now: Instant,
         task: &mut Context<'_>,
     ) -> Poll<()> {
+        self.fired.task.register(task.waker());
+        self.fired.flag.store(false, Ordering::Release);
+        let waker = self.fired_waker.clone();
+        let mut timer_task = Context::from_waker(&waker);
         #[cfg(target_os = "linux")]
         if self.fine_available() {
             if let Fine::Ready(fine) = &mut self.fine {
-                let poll = fine.poll_until(target - now, target, task);
-                self.registered = poll.is_pending().then_some(target);
+                let poll = fine.poll_until(target - now, target, &mut timer_task);
+                self.registered = poll.is_pending().then_some(wake);
                 return poll;
             }
         }
@@ -235,9 +266,9 @@ impl Alarm {
             self.sleep.as_mut().reset(alarm);
             self.sleep_armed = Some(alarm);
         }
-        let poll = self.sleep.as_mut().poll(task);
+        let poll = self.sleep.as_mut().poll(&mut timer_task);
         // Only a sleep aimed at the target itself may be left alone until it fires.
-        self.registered = (poll.is_pending() && alarm == target).then_some(target);
+        self.registered = (poll.is_pending() && alarm == target).then_some(wake);
         poll
     }
 }
@@ -309,6 +340,43 @@ mod tests {
                 assert!(fire(&mut fallback, from, to).await < bound);
             }
             precise.disarm();
+        });
+    }
+
+    /// Polls that come from elsewhere (a message) while the timer stands neither make it
+    /// fire before its window nor lose its firing.
+    #[test]
+    fn polls_between_firings_neither_fire_early_nor_miss_the_timer() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for precise in [true, false] {
+                let mut alarm = Alarm::new(precise);
+                let clock = Clock::new();
+                let now = clock.now().1;
+                let wake = Wake {
+                    earliest: now.after(Duration::from_millis(3)),
+                    latest: now.after(Duration::from_millis(30)),
+                };
+                let mut polls = 0;
+                let fire = poll_fn(|task| {
+                    polls += 1;
+                    let poll = alarm.poll(&clock, wake, task);
+                    // As if a message came in: the task is polled again at once.
+                    task.waker().wake_by_ref();
+                    poll
+                });
+                tokio::time::timeout(Duration::from_secs(2), fire)
+                    .await
+                    .expect("the alarm missed its timer");
+                let fired = clock.now().1;
+                assert!(fired >= wake.earliest, "fired before its window");
+                assert!(fired.since(wake.earliest) < Duration::from_millis(50));
+                assert!(polls > 2, "polled {polls} times: no poll came between");
+                alarm.disarm();
+            }
         });
     }
 
