@@ -515,28 +515,27 @@ fn cost() -> [CostResult; 2] {
             let (keyed, one_key, single) = (&keyed, &one_key, &single);
             let (governor, governor_one_key) = (&governor, &governor_one_key);
             async move {
-                match target {
-                    Target::Single => single.send(Acquire::new(1.0)).await.unwrap().map(drop),
-                    Target::OneKey => one_key
-                        .send(Keyed::new(key, Acquire::new(1.0)))
-                        .await
-                        .unwrap()
-                        .map(drop),
-                    Target::Hot | Target::Cold => keyed
-                        .send(Keyed::new(key, Acquire::new(1.0)))
-                        .await
-                        .unwrap()
-                        .map(drop),
-                    Target::GovernorOneKey => {
-                        assert!(governor_one_key.send(Check(key)).await.unwrap());
-                        Ok(())
+                let granted = match target {
+                    Target::Single => single.send(Acquire::new(1.0)).await.unwrap().is_ok(),
+                    Target::OneKey | Target::Hot | Target::Cold => {
+                        let actor = if target == Target::OneKey {
+                            one_key
+                        } else {
+                            keyed
+                        };
+                        let request = Keyed::new(key, Acquire::new(1.0));
+                        actor.send(request).await.unwrap().is_ok()
                     }
-                    Target::GovernorCold => {
-                        assert!(governor.send(Check(key)).await.unwrap());
-                        Ok(())
+                    Target::GovernorOneKey | Target::GovernorCold => {
+                        let actor = if target == Target::GovernorOneKey {
+                            governor_one_key
+                        } else {
+                            governor
+                        };
+                        actor.send(Check(key)).await.unwrap()
                     }
-                }
-                .unwrap();
+                };
+                assert!(granted);
             }
         };
         for target in TARGETS {
