@@ -136,10 +136,14 @@ impl Alarm {
     /// Ready once it is time to serve for `wake` (read at `now`, on tokio's clock);
     /// otherwise arranges for `task` to be woken then.
     pub(crate) fn poll(&mut self, clock: &Clock, wake: Wake, task: &mut Context<'_>) -> Poll<()> {
-        if self.registered == Some(wake) && !self.fired.flag.load(Ordering::Acquire) {
-            // Polled on the way through a message: the timer set for this window stands
-            // and has not fired, so its target has not come.
-            return Poll::Pending;
+        if self.registered == Some(wake) {
+            // Polled on the way through a message: unless the timer set for this window
+            // has fired, its target has not come. The waker goes in before the flag is
+            // read, so that a firing in between is seen now or wakes this task.
+            self.fired.task.register(task.waker());
+            if !self.fired.flag.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
         }
         loop {
             let now = Instant::now();
@@ -230,8 +234,10 @@ impl Alarm {
         now: Instant,
         task: &mut Context<'_>,
     ) -> Poll<()> {
-        self.fired.task.register(task.waker());
+        // Cleared before the waker goes in: a stale firing in between then still wakes
+        // the task, which finds the flag set and looks at the clock.
         self.fired.flag.store(false, Ordering::Release);
+        self.fired.task.register(task.waker());
         let waker = self.fired_waker.clone();
         let mut timer_task = Context::from_waker(&waker);
         #[cfg(target_os = "linux")]
@@ -376,6 +382,49 @@ mod tests {
                 assert!(fired.since(wake.earliest) < Duration::from_millis(50));
                 assert!(polls > 2, "polled {polls} times: no poll came between");
                 alarm.disarm();
+            }
+        });
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl WakeTask for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A poll that finds the timer standing still hands it the waker it was given, as a
+    /// future must: the firing wakes whoever polled last.
+    #[test]
+    fn the_firing_wakes_the_waker_of_the_last_poll() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for precise in [true, false] {
+                let mut alarm = Alarm::new(precise);
+                let clock = Clock::new();
+                let now = clock.now().1;
+                let wake = Wake {
+                    earliest: now.after(Duration::from_millis(3)),
+                    latest: now.after(Duration::from_millis(30)),
+                };
+                let (first, last) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+                for polled_by in [&first, &last] {
+                    let waker = Waker::from(polled_by.clone());
+                    let poll = alarm.poll(&clock, wake, &mut Context::from_waker(&waker));
+                    assert!(poll.is_pending());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await; // the timer fires
+                assert_eq!(first.0.load(Ordering::SeqCst), 0, "precise: {precise}");
+                assert_eq!(last.0.load(Ordering::SeqCst), 1, "precise: {precise}");
+                let waker = Waker::from(last.clone());
+                let poll = alarm.poll(&clock, wake, &mut Context::from_waker(&waker));
+                assert!(poll.is_ready());
             }
         });
     }
