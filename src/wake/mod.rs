@@ -133,8 +133,8 @@ impl Alarm {
         }
     }
 
-    /// Ready once it is time to serve for `wake` (read at `now`, on tokio's clock);
-    /// otherwise arranges for `task` to be woken then.
+    /// Ready once it is time to serve for `wake` (on tokio's clock); otherwise arranges
+    /// for `task` to be woken then.
     pub(crate) fn poll(&mut self, clock: &Clock, wake: Wake, task: &mut Context<'_>) -> Poll<()> {
         if self.registered == Some(wake) {
             // Polled on the way through a message: unless the timer set for this window
