@@ -307,15 +307,28 @@ mod tests {
 
     use super::*;
 
+    /// A runtime with tokio's timer and reactor, as actix's.
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The window from `from` to `to` after now.
+    fn window(clock: &Clock, from: Duration, to: Duration) -> Wake {
+        let now = clock.now().1;
+        Wake {
+            earliest: now.after(from),
+            latest: now.after(to),
+        }
+    }
+
     /// Waits on `alarm` for a window `from` to `to` after now; returns how long after the
     /// window opened the alarm fired.
     async fn fire(alarm: &mut Alarm, from: Duration, to: Duration) -> Duration {
         let clock = Clock::new();
-        let now = clock.now().1;
-        let wake = Wake {
-            earliest: now.after(from),
-            latest: now.after(to),
-        };
+        let wake = window(&clock, from, to);
         poll_fn(|task| alarm.poll(&clock, wake, task)).await;
         let fired = clock.now().1;
         assert!(fired >= wake.earliest, "fired before its window");
@@ -326,11 +339,7 @@ mod tests {
     /// generous bound for a loaded machine).
     #[test]
     fn every_timer_fires_in_its_window_and_never_before() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             let mut precise = Alarm::new(true);
             let mut timer_only = Alarm::new(false);
             let mut fallback = Alarm::new(true);
@@ -353,19 +362,11 @@ mod tests {
     /// fire before its window nor lose its firing.
     #[test]
     fn polls_between_firings_neither_fire_early_nor_miss_the_timer() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             for precise in [true, false] {
                 let mut alarm = Alarm::new(precise);
                 let clock = Clock::new();
-                let now = clock.now().1;
-                let wake = Wake {
-                    earliest: now.after(Duration::from_millis(3)),
-                    latest: now.after(Duration::from_millis(30)),
-                };
+                let wake = window(&clock, Duration::from_millis(3), Duration::from_millis(30));
                 let mut polls = 0;
                 let fire = poll_fn(|task| {
                     polls += 1;
@@ -400,19 +401,11 @@ mod tests {
     /// future must: the firing wakes whoever polled last.
     #[test]
     fn the_firing_wakes_the_waker_of_the_last_poll() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             for precise in [true, false] {
                 let mut alarm = Alarm::new(precise);
                 let clock = Clock::new();
-                let now = clock.now().1;
-                let wake = Wake {
-                    earliest: now.after(Duration::from_millis(3)),
-                    latest: now.after(Duration::from_millis(30)),
-                };
+                let wake = window(&clock, Duration::from_millis(3), Duration::from_millis(30));
                 let (first, last) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
                 for polled_by in [&first, &last] {
                     let waker = Waker::from(polled_by.clone());
@@ -431,11 +424,7 @@ mod tests {
 
     #[test]
     fn a_paused_clock_is_told_from_a_running_one() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             assert!(!clock_is_paused());
             tokio::time::pause();
             assert!(clock_is_paused());
