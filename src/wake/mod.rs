@@ -92,7 +92,6 @@ pub(crate) struct Alarm {
     registered: Option<Wake>,
     /// The waker given to the timers: notes that a timer fired, then wakes the task.
     fired: Arc<Fired>,
-    fired_waker: Waker,
 }
 
 /// Tells a poll woken by the timer from one woken by a message.
@@ -117,10 +116,8 @@ impl Alarm {
     /// `precise`: wake within the window to the microsecond where the platform allows
     /// (else on tokio's timer alone).
     pub(crate) fn new(precise: bool) -> Self {
-        let fired = Arc::new(Fired::default());
         Self {
-            fired_waker: Waker::from(fired.clone()),
-            fired,
+            fired: Arc::default(),
             precise,
             clock_paused: clock_is_paused(),
             sleep: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
@@ -238,7 +235,7 @@ impl Alarm {
         // the task, which finds the flag set and looks at the clock.
         self.fired.flag.store(false, Ordering::Release);
         self.fired.task.register(task.waker());
-        let waker = self.fired_waker.clone();
+        let waker = Waker::from(self.fired.clone());
         let mut timer_task = Context::from_waker(&waker);
         #[cfg(target_os = "linux")]
         if self.fine_available() {
