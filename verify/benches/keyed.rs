@@ -64,7 +64,7 @@ use actix_leaky_bucket::{
     Acquire, BucketActor, BucketConfig, Keyed, KeyedBucketActor, KeyedBucketHandle,
     KeyedBucketStats, KeyedStats,
 };
-use common::{cpu_seconds, excess_over, heap, median, verdict, wanted};
+use common::{cpu_seconds, excess_over, heap, median, turn, verdict, wanted};
 use futures::future::join_all;
 
 // ---------------------------------------------------------------------------------------
@@ -553,9 +553,8 @@ fn cost() -> [CostResult; 2] {
         let mut results = [false, true].map(|_| <[Vec<f64>; TARGETS.len()]>::default());
         for round in 0..ROUNDS {
             for (&pipelined, times) in [false, true].iter().zip(&mut results) {
-                // Turn which goes first, so that none always follows another.
                 for k in 0..TARGETS.len() {
-                    let which = (round + k) % TARGETS.len();
+                    let which = turn(round, k, TARGETS.len());
                     let make = || request(TARGETS[which]);
                     let seconds = if pipelined {
                         time_pipelined(COUNT, make).await
@@ -586,15 +585,18 @@ const ZIPF_DRAWS: usize = 1 << 20;
 
 /// [`ZIPF_DRAWS`] keys drawn from a Zipf distribution of exponent 1 over the `LIVE_KEYS`
 /// keys (the `k`-th most requested key is asked `1/k` as often as the first), from a fixed
-/// seed. About four requests in five go to the 10k busiest keys.
+/// seed. About four requests in five go to the 10k busiest keys. Ranks are spread over the
+/// keys by a multiplier prime to their count, so that the busiest are not the `Hot`
+/// target's keys, which that target has just brought into the cache.
 fn zipf_keys() -> Vec<u64> {
     use rand::SeedableRng;
     use rand_distr::Distribution;
 
+    const SPREAD: u64 = 7_919; // prime, and not a factor of LIVE_KEYS
     let zipf = rand_distr::Zipf::new(LIVE_KEYS as f64, 1.0).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     (0..ZIPF_DRAWS)
-        .map(|_| zipf.sample(&mut rng) as u64 - 1)
+        .map(|_| ((zipf.sample(&mut rng) as u64 - 1) * SPREAD + LIVE_KEYS / 2) % LIVE_KEYS)
         .collect()
 }
 

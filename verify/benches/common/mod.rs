@@ -95,8 +95,10 @@ pub fn cpu_seconds() -> f64 {
 }
 
 /// CPU time of this process's live threads so far, in seconds, to the nanosecond (the sum of
-/// `/proc/self/task/*/schedstat`); NaN where /proc is missing. [`cpu_seconds`] counts in
-/// ticks of 10 ms: too coarse for a window in which next to nothing runs.
+/// `/proc/self/task/*/schedstat`); NaN where /proc is missing. A thread that ends between
+/// two readings takes its time with it, so a difference counts only the threads alive at
+/// both. [`cpu_seconds`] counts every thread, in ticks of 10 ms: too coarse for a window in
+/// which next to nothing runs.
 pub fn threads_cpu_seconds() -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return f64::NAN;
@@ -107,6 +109,16 @@ pub fn threads_cpu_seconds() -> f64 {
         .filter_map(|schedstat| schedstat.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     nanos as f64 / 1e9
+}
+
+/// The `k`-th of `n` measurements to take in round `round`: rotated every round and reversed
+/// every other, so that none always goes first or always follows the same one.
+pub fn turn(round: usize, k: usize, n: usize) -> usize {
+    if round.is_multiple_of(2) {
+        (round + k) % n
+    } else {
+        (round + n - k) % n
+    }
 }
 
 pub fn median(mut values: Vec<f64>) -> f64 {
