@@ -20,13 +20,13 @@
 //!   the conformance bound at the bucket's grant instants, the process's CPU while it runs,
 //!   and its CPU in the 300 ms after, with nobody waiting. Beside each run, one witness
 //!   thread pinned to each CPU sleeps 1 ms at a time and notes when its CPU ran nothing for
-//!   over 1 ms while it was due (its lateness less its wait for other threads): the rate is
-//!   also given over the time the bucket's CPU ran, the run less the time the bucket stood
-//!   empty within such a freeze of the CPU its thread ran on before and after, past the
-//!   `capacity / rate` that a bucket served without delay would have stood. The witnesses'
-//!   own CPU is left out of the process's. Before the runs, how late this machine wakes a
-//!   thread 450 us ahead, sleeping on a `timerfd` or yielding until then: what any
-//!   sleeping timer suffers here.
+//!   over 1 ms while it was due (its lateness less twice its wait for other threads, which
+//!   may have come before or after): the rate is also given over the time the bucket's CPU
+//!   ran, the run less the time the bucket stood empty within such a freeze of the CPU its
+//!   thread ran on before and after, past the `capacity / rate` that a bucket served
+//!   without delay would have stood. The witnesses' own CPU is left out of the process's.
+//!   Before the runs, how late this machine wakes a thread 450 us ahead, sleeping on a
+//!   `timerfd` or yielding until then: what any sleeping timer suffers here.
 //!
 //! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
 //! 100k/s run. Run with `cargo bench -p actix-leaky-bucket-verify --bench report`; takes
@@ -561,6 +561,9 @@ impl SteadyRun {
     }
 
     fn achieved_less(&self, excused: f64) -> f64 {
+        if self.grants.len() as f64 <= self.capacity {
+            return f64::NAN; // nothing granted beyond the burst: no rate to speak of
+        }
         let last = self.grants.last().map_or(0.0, |&(at, _)| at);
         let dry_at_the_end: f64 = self
             .dry_spells()
@@ -628,7 +631,7 @@ impl SteadyRun {
             format!("bound **exceeded by {:.6}**", self.excess)
         };
         format!(
-            "{:.2} % at CPU {:.0} % ({bound}; idle CPU {:.2} %; {:.2} % of the time its CPU ran)",
+            "{:.2} % at CPU {:.0} % ({bound}; idle CPU {:.2} %; {:.3} % of the time its CPU ran)",
             100.0 * self.achieved(),
             100.0 * self.cpu,
             100.0 * self.idle_cpu,
@@ -638,7 +641,7 @@ impl SteadyRun {
 }
 
 /// One thread per CPU, pinned to it, beside a run: each sleeps [`WITNESS_STEP`] at a time
-/// and notes when it woke more than [`FROZEN_AFTER`] late, less the time it waited for
+/// and notes when it woke more than [`FROZEN_AFTER`] late, less twice the time it waited for
 /// another thread: spans in which the host ran nothing on that vCPU, whether it stopped it
 /// while it ran or was late to wake it from idle. A thread that never sleeps is spared
 /// the second (the probe's "yielding" row), at the cost of a CPU.
@@ -669,19 +672,26 @@ impl Witness {
                         eprintln!("  (the witness for CPU {cpu} could not be pinned to it)");
                         return Vec::new();
                     };
-                    let mut waited = thread_waited();
+                    let Some(mut waited) = thread_waited() else {
+                        eprintln!("  (the witness for CPU {cpu} cannot see its run-queue wait)");
+                        return Vec::new();
+                    };
                     let mut stalls = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let due = Instant::now() + WITNESS_STEP;
                         std::thread::sleep(WITNESS_STEP);
                         let late = Instant::now().saturating_duration_since(due);
-                        let waited_before = std::mem::replace(&mut waited, thread_waited());
-                        let ran_nothing = late.saturating_sub(waited - waited_before);
-                        if ran_nothing > FROZEN_AFTER {
+                        let waited_before = waited;
+                        waited = thread_waited().unwrap_or(waited);
+                        // The wait may have come before the stall or after it: only what
+                        // is frozen either way counts.
+                        let queued = waited.saturating_sub(waited_before);
+                        let frozen = late.saturating_sub(2 * queued);
+                        if frozen > FROZEN_AFTER {
                             stalls.push(Stall {
                                 cpu,
-                                from: due,
-                                length: ran_nothing,
+                                from: due + queued,
+                                length: frozen,
                             });
                         }
                     }
@@ -753,15 +763,11 @@ fn current_cpu() -> i32 {
 }
 
 /// How long the calling thread has waited, runnable, for a CPU (the second field of
-/// `/proc/thread-self/schedstat`); zero where it does not exist.
-fn thread_waited() -> Duration {
-    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let nanos = schedstat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
+/// `/proc/thread-self/schedstat`); `None` where the kernel does not say.
+fn thread_waited() -> Option<Duration> {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = schedstat.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 /// [`STEADY_CALLERS`] tasks on the bucket's own arbiter acquire 1 unit in a loop for
@@ -794,9 +800,8 @@ fn steady(precise: bool, rate: u32, capacity: u32) -> SteadyRun {
         for caller in callers {
             caller.await.unwrap();
         }
-        let wall = wall_start.elapsed().as_secs_f64();
         let stalls = witness.finish();
-        let cpu = (threads_cpu_seconds() - cpu_start) / wall;
+        let cpu = (threads_cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
         let idle_start = (threads_cpu_seconds(), Instant::now());
         actix_rt::time::sleep(Duration::from_millis(300)).await;
         let idle_cpu =
