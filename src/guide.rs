@@ -121,13 +121,20 @@
 //! lose rate on it. So by default, on Linux, the bucket wakes on a `timerfd` registered
 //! with tokio's reactor, which fires within microseconds, and aims no sooner than a
 //! millisecond after its last wake-up and no later than halfway through the window: dense
-//! grants are served in batches, with no rate lost. It never spins there. Elsewhere it
-//! sleeps on tokio's timer and, for a window shorter than the timer's lateness, yields to
-//! the runtime through the last 2 ms before it. With
+//! grants are served in batches, with no rate lost. It never spins there.
+//!
+//! A sleeping thread is only as punctual as the machine wakes it. On a virtual machine, a
+//! CPU that halts for longer than about 200 µs is handed back to the host, and can wake
+//! milliseconds after its timer fired. So where half the window is shorter than 2 ms,
+//! the bucket never halts for longer than 180 µs within 2 ms of its aim, and serves at
+//! every such wake-up: on a busy host it spends a few CPU points on those wake-ups rather
+//! than lose the leak of a late one. A stall of the machine longer than the window is
+//! lost all the same.
+//!
+//! Elsewhere the bucket sleeps on tokio's timer and, for a window shorter than the timer's
+//! lateness, yields to the runtime through the last 2 ms before it. With
 //! [`precise_timing(false)`](crate::BucketActor::precise_timing) it sleeps on tokio's timer
-//! alone. A sleeping thread is only as punctual as the machine wakes it: on a busy host a
-//! wake-up can come milliseconds late, and a bucket whose window is shorter than such a
-//! stall loses the leak of it.
+//! alone.
 //!
 //! # Testing code that uses a bucket
 //!

@@ -6,11 +6,15 @@
 //! can be 2 ms late; a bucket whose window is shorter than that would lose rate on it.
 //! So where the platform has one (Linux), the bucket wakes on a `timerfd` registered
 //! with tokio's reactor, which is punctual to the microsecond, and aims into the window so
-//! that it wakes at most about once per tick when grants are dense. Elsewhere it sleeps
-//! on tokio's timer and, when a window is shorter than the timer's lateness, yields to the
-//! runtime through the last [`SPIN_WINDOW`] before the head is due. On tokio's paused
-//! clock (in tests), and with `precise_timing(false)`, it sleeps on tokio's timer until the
-//! window opens: the paused clock lands there exactly.
+//! that it wakes at most about once per tick when grants are dense. A thread is only as
+//! punctual as its CPU wakes, though: on a virtual machine, a CPU that halts for long is
+//! handed back to the host and can wake milliseconds late. So when the slack after its
+//! aim is shorter than that ([`LATE_WAKE`]), the timer approaches in [`HOP`]s, halts too
+//! short for the host to take the CPU. Elsewhere it sleeps on tokio's timer and, when a
+//! window is shorter than the timer's lateness, yields to the runtime through the last
+//! [`LATE_WAKE`] before the head is due. On tokio's paused clock (in tests), and with
+//! `precise_timing(false)`, it sleeps on tokio's timer until the window opens: the paused
+//! clock lands there exactly.
 
 #[cfg(target_os = "linux")]
 mod timerfd;
@@ -28,13 +32,22 @@ use futures::task::AtomicWaker;
 use crate::core::{Time, Wake};
 use crate::TIMER_TICK as TICK;
 
-/// Tokio's timer can fire up to this late: it wakes on the first millisecond tick at or
-/// after a deadline, and the runtime rounds its park timeout up to a millisecond too.
-const SPIN_WINDOW: Duration = Duration::from_millis(2);
+/// How late a sleeping thread can wake. Tokio's timer wakes on the first millisecond tick
+/// at or after a deadline, and the runtime rounds its park timeout up to a millisecond
+/// too. On a virtual machine, a CPU that halts for longer than a [`HOP`] can be handed
+/// back to the host, whose scheduler may run it again milliseconds after its timer fired.
+const LATE_WAKE: Duration = Duration::from_millis(2);
 
 /// When grants are dense, the precise timer wakes at most about once per this long (and
 /// never later than half a window's slack): as often as tokio's own timer would.
 const WAKE_GAP: Duration = TICK;
+
+/// The longest halt of the precise timer's thread while the slack is shorter than
+/// [`LATE_WAKE`], and its gap between wake-ups then. KVM, the usual hypervisor, polls a
+/// halted virtual CPU for up to 200 µs by default before it hands the CPU back to the
+/// host: a halt shorter than that ends within microseconds of the timer, and one longer
+/// also stops the polling of the next few halts.
+const HOP: Duration = Duration::from_micros(180);
 
 /// The longest single sleep: tokio's own cap. A bucket due later wakes, finds nothing
 /// due, and sleeps again.
@@ -144,8 +157,8 @@ impl Alarm {
         }
         loop {
             let now = Instant::now();
-            let earliest = clock.instant(wake.earliest);
-            let target = self.target(earliest, clock.instant(wake.latest), now);
+            let (earliest, latest) = (clock.instant(wake.earliest), clock.instant(wake.latest));
+            let target = self.target(earliest, latest, now);
             if now >= target {
                 self.last_fired = Some(now);
                 self.aimed = None;
@@ -153,7 +166,7 @@ impl Alarm {
                 self.clock_paused = clock_is_paused();
                 return Poll::Ready(());
             }
-            match self.wait(earliest, target, wake, now, task) {
+            match self.wait(earliest, target, latest, wake, now, task) {
                 // The clock may have been paused since the timer was set.
                 Poll::Ready(()) => self.clock_paused = clock_is_paused(),
                 Poll::Pending => return Poll::Pending,
@@ -197,7 +210,14 @@ impl Alarm {
         {
             return aimed;
         }
-        let after_gap = self.last_fired.map_or(now, |fired| fired + WAKE_GAP);
+        // Where a late wake-up would cost rate, the timer hops anyway: it may as well
+        // serve at each hop and keep the bucket fuller.
+        let gap = if hops_needed(earliest, latest) {
+            HOP
+        } else {
+            WAKE_GAP
+        };
+        let after_gap = self.last_fired.map_or(now, |fired| fired + gap);
         let target = after_gap.clamp(earliest, halfway.max(earliest));
         self.aimed = Some(target);
         target
@@ -227,6 +247,7 @@ impl Alarm {
         &mut self,
         earliest: Instant,
         target: Instant,
+        latest: Instant,
         wake: Wake,
         now: Instant,
         task: &mut Context<'_>,
@@ -240,7 +261,13 @@ impl Alarm {
         #[cfg(target_os = "linux")]
         if self.fine_available() {
             if let Fine::Ready(fine) = &mut self.fine {
-                let poll = fine.poll_until(target - now, target, &mut timer_task);
+                let alarm = if hops_needed(earliest, latest) {
+                    next_hop(now, target, fine.armed())
+                } else {
+                    target
+                };
+                let poll = fine.poll_until(alarm - now, alarm, &mut timer_task);
+                // Until this alarm fires, nothing is due: a hop comes before the target.
                 self.registered = poll.is_pending().then_some(wake);
                 return poll;
             }
@@ -251,10 +278,10 @@ impl Alarm {
             // the target lands on the first instant of its own grid at or after it (in two
             // steps at most).
             earliest.checked_sub(TICK).unwrap_or(now).max(now) + Duration::from_nanos(1)
-        } else if self.precise && wake.latest.since(wake.earliest) < SPIN_WINDOW {
+        } else if self.precise && wake.latest.since(wake.earliest) < LATE_WAKE {
             // Tokio's timer would be late: sleep to just before the window, then yield to
             // the runtime until it opens.
-            match earliest.checked_sub(SPIN_WINDOW) {
+            match earliest.checked_sub(LATE_WAKE) {
                 Some(before) if before > now => before,
                 _ => {
                     self.registered = None;
@@ -273,6 +300,33 @@ impl Alarm {
         // Only a sleep aimed at the target itself may be left alone until it fires.
         self.registered = (poll.is_pending() && alarm == target).then_some(wake);
         poll
+    }
+}
+
+/// Whether a window from `earliest` to `latest` is short enough that a wake-up after a
+/// long halt, late by up to [`LATE_WAKE`], would run the bucket dry: the slack left after
+/// an aim halfway through it is shorter than that.
+fn hops_needed(earliest: Instant, latest: Instant) -> bool {
+    latest.saturating_duration_since(earliest) / 2 < LATE_WAKE
+}
+
+/// Where the fine timer goes next on its way to `target` when it hops: a halt of at most
+/// a [`HOP`], unless the target is so far that a long halt's lateness cannot reach it. An
+/// alarm already set (`armed`) stays where it is one of those, so that a message passing
+/// through does not cost a system call.
+fn next_hop(now: Instant, target: Instant, armed: Option<Instant>) -> Instant {
+    let safe_before = target.checked_sub(LATE_WAKE);
+    let fits = |alarm: Instant| {
+        now < alarm
+            && alarm <= target
+            && (alarm <= now + HOP || safe_before.is_some_and(|safe| alarm <= safe))
+    };
+    match armed.filter(|&alarm| fits(alarm)) {
+        Some(armed) => armed,
+        None => match safe_before.filter(|&safe| safe > now + HOP) {
+            Some(safe) => safe,
+            None => target.min(now + HOP),
+        },
     }
 }
 
@@ -417,6 +471,67 @@ mod tests {
                 assert!(poll.is_ready());
             }
         });
+    }
+
+    /// The alarms of a hopping approach from `now` to `target`, none set beforehand.
+    fn approach(now: Instant, target: Instant) -> Vec<Duration> {
+        let (mut at, mut alarms) = (now, Vec::new());
+        while at < target {
+            at = next_hop(at, target, None);
+            alarms.push(at - now);
+        }
+        alarms
+    }
+
+    #[test]
+    fn a_hopping_timer_halts_for_a_hop_at_most_within_a_late_wake_up_of_its_target() {
+        let (now, us) = (Instant::now(), Duration::from_micros);
+        // Within reach of a late wake-up: hops of 180 us, then the rest.
+        let hops: Vec<_> = [180, 360, 540, 720, 900, 1000].map(us).into();
+        assert_eq!(approach(now, now + us(1000)), hops);
+        assert_eq!(approach(now, now + us(100)), [us(100)]);
+        // Farther: one long halt to 2 ms before the target, however late it ends.
+        let far = approach(now, now + us(10_000));
+        assert_eq!(far[0], us(8_000));
+        assert_eq!(far[1..].len(), 12, "{far:?}"); // 2 ms in hops of 180 us
+        assert!(far.windows(2).all(|pair| pair[1] - pair[0] <= HOP));
+        assert_eq!(far.last(), Some(&us(10_000)));
+        // Just over 2 ms away, a long halt would end too near the target: it hops all the way.
+        let near = approach(now, now + us(2_100));
+        assert_eq!(near[..2], [us(180), us(360)]);
+        assert_eq!(near.len(), 12, "{near:?}");
+        assert_eq!(near.last(), Some(&us(2_100)));
+    }
+
+    #[test]
+    fn an_alarm_already_set_stays_where_a_hop_or_a_long_halt_would_have_put_it() {
+        let (now, us) = (Instant::now(), Duration::from_micros);
+        let target = now + us(10_000);
+        let keeps = |armed: u64| next_hop(now, target, Some(now + us(armed))) == now + us(armed);
+        assert!(keeps(100), "a hop away");
+        assert!(keeps(180), "a hop away");
+        assert!(keeps(5_000), "a late wake-up stays short of the target");
+        assert!(keeps(8_000), "a late wake-up stays short of the target");
+        assert!(!keeps(9_000), "a long halt too close to the target");
+        assert!(!keeps(12_000), "after the target");
+        assert_eq!(
+            next_hop(now + us(1), target, Some(now)),
+            now + us(8_000),
+            "fired"
+        );
+        let near = now + us(1_000);
+        assert!(
+            next_hop(now, near, Some(now + us(500))) == now + HOP,
+            "a long halt"
+        );
+    }
+
+    #[test]
+    fn windows_shorter_than_twice_a_late_wake_up_are_approached_in_hops() {
+        let (now, ms) = (Instant::now(), Duration::from_millis);
+        assert!(hops_needed(now, now + ms(3)));
+        assert!(!hops_needed(now, now + ms(4)));
+        assert!(!hops_needed(now, now + ms(9)));
     }
 
     #[test]

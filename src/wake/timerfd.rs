@@ -67,6 +67,11 @@ impl FineTimer {
         }
     }
 
+    /// Where the timer is set, if anywhere.
+    pub(super) fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
     /// Stops the timer, so that it wakes nobody.
     pub(super) fn disarm(&mut self) {
         if self.armed.take().is_some() {

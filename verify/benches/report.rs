@@ -25,8 +25,9 @@
 //!   ran, the run less the time the bucket stood empty within such a freeze of the CPU its
 //!   thread ran on before and after, past the `capacity / rate` that a bucket served
 //!   without delay would have stood. The witnesses' own CPU is left out of the process's.
-//!   Before the runs, how late this machine wakes a thread 450 us ahead, sleeping on a
-//!   `timerfd` or yielding until then: what any sleeping timer suffers here.
+//!   Before the runs, how late this machine wakes a thread sleeping on a `timerfd` for
+//!   150 us and for 450 us at a time, or yielding until 450 us ahead: what any sleeping
+//!   timer suffers here, and how the length of a halt changes it on a virtual machine.
 //!
 //! It also writes `BENCHMARKS-100k.svg`: cumulative grants against the ideal line for the
 //! 100k/s run. Run with `cargo bench -p actix-leaky-bucket-verify --bench report`; takes
@@ -846,26 +847,25 @@ fn steady(precise: bool, rate: u32, capacity: u32) -> SteadyRun {
 // ---------------------------------------------------------------------------------------
 // How punctually this machine wakes a thread
 
-/// Lateness of wake-ups, in microseconds, sorted: `WAKE_PROBES` waits of 450 us, each on a
+/// Lateness of wake-ups, in microseconds, sorted: `WAKE_PROBES` waits of `wait`, each on a
 /// `timerfd` registered with tokio's reactor (the thread sleeps, as the bucket's does) or
 /// yielding to the runtime until the instant (it never sleeps). What the machine's
 /// scheduler, and the host's under a virtual machine, add to any timer.
 #[cfg(target_os = "linux")]
-fn wake_lateness(sleep: bool) -> Vec<u64> {
+fn wake_lateness(wait: Duration, sleep: bool) -> Vec<u64> {
     use timerfd::{ClockId, SetTimeFlags, TimerFd, TimerState};
     use tokio::io::unix::AsyncFd;
 
-    const WAIT: Duration = Duration::from_micros(450);
     System::new().block_on(async {
         #[allow(deprecated)] // AsyncFd::new: a TimerFd always gives the fd it owns
         let mut fd =
             AsyncFd::new(TimerFd::new_custom(ClockId::Monotonic, true, true).unwrap()).unwrap();
         let mut late = Vec::with_capacity(WAKE_PROBES);
         for _ in 0..WAKE_PROBES {
-            let target = Instant::now() + WAIT;
+            let target = Instant::now() + wait;
             if sleep {
                 fd.get_mut()
-                    .set_state(TimerState::Oneshot(WAIT), SetTimeFlags::Default);
+                    .set_state(TimerState::Oneshot(wait), SetTimeFlags::Default);
                 loop {
                     let mut ready = fd.readable().await.unwrap();
                     let expirations = ready.get_inner().read();
@@ -1363,15 +1363,17 @@ fn main() {
     #[cfg(target_os = "linux")]
     if wanted("timing") {
         eprintln!("timing: wake-up lateness...");
+        let (short, long) = (Duration::from_micros(150), Duration::from_micros(450));
         row(
-            "(extra) Lateness of a wake-up 450 us ahead, this machine, now",
+            "(extra) Lateness of a wake-up, this machine, now",
             format!(
-                "thread sleeping on a timerfd: {}",
-                describe_lateness(&wake_lateness(true))
+                "thread sleeping on a timerfd, 150 us: {}<br>450 us: {}",
+                describe_lateness(&wake_lateness(short, true)),
+                describe_lateness(&wake_lateness(long, true))
             ),
             format!(
-                "yielding until the instant: {}",
-                describe_lateness(&wake_lateness(false))
+                "yielding until the instant, 450 us: {}",
+                describe_lateness(&wake_lateness(long, false))
             ),
             String::new(),
             "none (the platform's part in the timing rows below)",
