@@ -120,21 +120,22 @@
 //! a bucket whose window is shorter than that (`rate × 2 ms > capacity − amount`) would
 //! lose rate on it. So by default, on Linux, the bucket wakes on a `timerfd` registered
 //! with tokio's reactor, which fires within microseconds, and aims no sooner than a
-//! millisecond after its last wake-up and no later than halfway through the window: dense
-//! grants are served in batches, with no rate lost. It never spins there.
+//! millisecond after its last wake-up (180 µs where the window is short, below) and no
+//! later than halfway through the window: dense grants are served in batches, with no
+//! rate lost. It never spins there.
 //!
 //! A sleeping thread is only as punctual as the machine wakes it. On a virtual machine, a
 //! CPU that halts for longer than about 200 µs is handed back to the host, and can wake
 //! milliseconds after its timer fired. So where half the window is shorter than 2 ms,
-//! the bucket never halts for longer than 180 µs within 2 ms of its aim, and serves at
-//! every such wake-up: on a busy host it spends a few CPU points on those wake-ups rather
-//! than lose the leak of a late one. A stall of the machine longer than the window is
-//! lost all the same.
+//! the bucket never halts for longer than 180 µs within 2 ms of its aim, and when grants
+//! are dense it serves at every such wake-up: on a virtual machine it spends a few points
+//! of CPU on those wake-ups rather than lose the leak of a late one. A stall of the
+//! machine longer than the window is lost all the same.
 //!
-//! Elsewhere the bucket sleeps on tokio's timer and, for a window shorter than the timer's
-//! lateness, yields to the runtime through the last 2 ms before it. With
-//! [`precise_timing(false)`](crate::BucketActor::precise_timing) it sleeps on tokio's timer
-//! alone.
+//! On other platforms the bucket sleeps on tokio's timer and, for a window shorter than
+//! the timer's lateness, yields to the runtime through the last 2 ms before it. With
+//! [`precise_timing(false)`](crate::BucketActor::precise_timing) it sleeps on tokio's
+//! timer alone.
 //!
 //! # Testing code that uses a bucket
 //!

@@ -78,10 +78,10 @@ impl BucketActor {
     /// `leak_rate × 2 ms > capacity − amount`. By default the bucket therefore wakes on a
     /// finer source where the platform has one (a `timerfd` on Linux), aiming so that it
     /// wakes at most about once per millisecond when grants are dense and never so late
-    /// that the bucket runs dry. Where that slack is short, it sleeps in halts of at most
-    /// 180 µs, which a virtual machine's host does not stretch (see the
-    /// [guide](crate::guide#timing)). Elsewhere it yields to the runtime through the last
-    /// 2 ms before a grant whose window is that short. On Linux it never spins, and an
+    /// that the bucket runs dry. Where that slack is short, it halts for at most 180 µs at
+    /// a time as it nears its aim: halts that a virtual machine's host does not stretch
+    /// (see the [guide](crate::guide#timing)). On other platforms it yields to the runtime
+    /// through the last 2 ms before a grant whose window is that short. On Linux it never spins, and an
     /// idle bucket is woken by nothing. With `false` it sleeps on tokio's timer alone: the
     /// long-run rate stays exact as long as the capacity absorbs the timer's lateness.
     pub fn precise_timing(mut self, precise: bool) -> Self {

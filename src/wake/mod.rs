@@ -8,11 +8,12 @@
 //! with tokio's reactor, which is punctual to the microsecond, and aims into the window so
 //! that it wakes at most about once per tick when grants are dense. A thread is only as
 //! punctual as its CPU wakes, though: on a virtual machine, a CPU that halts for long is
-//! handed back to the host and can wake milliseconds late. So when the slack after its
-//! aim is shorter than that ([`LATE_WAKE`]), the timer approaches in [`HOP`]s, halts too
-//! short for the host to take the CPU. Elsewhere it sleeps on tokio's timer and, when a
-//! window is shorter than the timer's lateness, yields to the runtime through the last
-//! [`LATE_WAKE`] before the head is due. On tokio's paused clock (in tests), and with
+//! handed back to the host and can wake milliseconds late. So where half the window is
+//! shorter than that ([`LATE_WAKE`]), the timer wakes a [`HOP`] after its last wake-up and
+//! approaches its aim in halts of at most a hop, too short for the host to take the CPU.
+//! On other platforms it sleeps on tokio's timer and, when a window is shorter than the
+//! timer's lateness, yields to the runtime through the last [`LATE_WAKE`] before the head
+//! is due. On tokio's paused clock (in tests), and with
 //! `precise_timing(false)`, it sleeps on tokio's timer until the window opens: the paused
 //! clock lands there exactly.
 
@@ -34,7 +35,7 @@ use crate::TIMER_TICK as TICK;
 
 /// How late a sleeping thread can wake. Tokio's timer wakes on the first millisecond tick
 /// at or after a deadline, and the runtime rounds its park timeout up to a millisecond
-/// too. On a virtual machine, a CPU that halts for longer than a [`HOP`] can be handed
+/// too. On a virtual machine, a CPU that halts for longer than about 200 µs can be handed
 /// back to the host, whose scheduler may run it again milliseconds after its timer fired.
 const LATE_WAKE: Duration = Duration::from_millis(2);
 
@@ -42,11 +43,11 @@ const LATE_WAKE: Duration = Duration::from_millis(2);
 /// never later than half a window's slack): as often as tokio's own timer would.
 const WAKE_GAP: Duration = TICK;
 
-/// The longest halt of the precise timer's thread while the slack is shorter than
-/// [`LATE_WAKE`], and its gap between wake-ups then. KVM, the usual hypervisor, polls a
-/// halted virtual CPU for up to 200 µs by default before it hands the CPU back to the
-/// host: a halt shorter than that ends within microseconds of the timer, and one longer
-/// also stops the polling of the next few halts.
+/// Where half the window is shorter than [`LATE_WAKE`], the precise timer's gap between
+/// wake-ups, and its longest halt within [`LATE_WAKE`] of its aim. KVM, the usual
+/// hypervisor, polls a halted virtual CPU for up to 200 µs by default before it hands the
+/// CPU back to the host: a halt shorter than that ends within microseconds of the timer,
+/// and one longer also cuts the polling of the next few halts.
 const HOP: Duration = Duration::from_micros(180);
 
 /// The longest single sleep: tokio's own cap. A bucket due later wakes, finds nothing
@@ -100,8 +101,9 @@ pub(crate) struct Alarm {
     last_fired: Option<Instant>,
     /// Where the precise timer aims now.
     aimed: Option<Instant>,
-    /// A timer armed exactly for the target of this window holds `fired`'s waker: until
-    /// it fires, a poll for the same window has nothing to look at, not even the clock.
+    /// A timer armed for this window, at its target or at a hop before it, holds
+    /// `fired`'s waker: until it fires, a poll for the same window has nothing to look at,
+    /// not even the clock.
     registered: Option<Wake>,
     /// The waker given to the timers: notes that a timer fired, then wakes the task.
     fired: Arc<Fired>,
@@ -158,7 +160,8 @@ impl Alarm {
         loop {
             let now = Instant::now();
             let (earliest, latest) = (clock.instant(wake.earliest), clock.instant(wake.latest));
-            let target = self.target(earliest, latest, now);
+            let hops = hops_needed(earliest, latest);
+            let target = self.target(earliest, latest, hops, now);
             if now >= target {
                 self.last_fired = Some(now);
                 self.aimed = None;
@@ -166,7 +169,7 @@ impl Alarm {
                 self.clock_paused = clock_is_paused();
                 return Poll::Ready(());
             }
-            match self.wait(earliest, target, latest, wake, now, task) {
+            match self.wait(earliest, target, hops, wake, now, task) {
                 // The clock may have been paused since the timer was set.
                 Poll::Ready(()) => self.clock_paused = clock_is_paused(),
                 Poll::Pending => return Poll::Pending,
@@ -194,7 +197,8 @@ impl Alarm {
     }
 
     /// When to serve for a window from `earliest` to `latest`.
-    fn target(&mut self, earliest: Instant, latest: Instant, now: Instant) -> Instant {
+    /// `hops`: half the window is short (see [`hops_needed`]).
+    fn target(&mut self, earliest: Instant, latest: Instant, hops: bool, now: Instant) -> Instant {
         if !self.fine_available() {
             return earliest;
         }
@@ -210,13 +214,9 @@ impl Alarm {
         {
             return aimed;
         }
-        // Where a late wake-up would cost rate, the timer hops anyway: it may as well
-        // serve at each hop and keep the bucket fuller.
-        let gap = if hops_needed(earliest, latest) {
-            HOP
-        } else {
-            WAKE_GAP
-        };
+        // Where a late wake-up would cost rate, the timer hops anyway: when grants are
+        // dense it may as well serve at each hop and keep the bucket fuller.
+        let gap = if hops { HOP } else { WAKE_GAP };
         let after_gap = self.last_fired.map_or(now, |fired| fired + gap);
         let target = after_gap.clamp(earliest, halfway.max(earliest));
         self.aimed = Some(target);
@@ -247,7 +247,7 @@ impl Alarm {
         &mut self,
         earliest: Instant,
         target: Instant,
-        latest: Instant,
+        hops: bool,
         wake: Wake,
         now: Instant,
         task: &mut Context<'_>,
@@ -261,7 +261,7 @@ impl Alarm {
         #[cfg(target_os = "linux")]
         if self.fine_available() {
             if let Fine::Ready(fine) = &mut self.fine {
-                let alarm = if hops_needed(earliest, latest) {
+                let alarm = if hops {
                     next_hop(now, target, fine.armed())
                 } else {
                     target
@@ -311,8 +311,10 @@ fn hops_needed(earliest: Instant, latest: Instant) -> bool {
 }
 
 /// Where the fine timer goes next on its way to `target` when it hops: a halt of at most
-/// a [`HOP`], unless the target is so far that a long halt's lateness cannot reach it. An
-/// alarm already set (`armed`) stays where it is one of those, so that a message passing
+/// a [`HOP`], unless the target is so far that a long halt's lateness cannot reach it. A
+/// long halt ends [`LATE_WAKE`] before the target, which leaves about ten hops: enough for
+/// the host's polling, cut by the long halt, to grow back over the first few. An alarm
+/// already set (`armed`) stays where it is one of those, so that a message passing
 /// through does not cost a system call.
 fn next_hop(now: Instant, target: Instant, armed: Option<Instant>) -> Instant {
     let safe_before = target.checked_sub(LATE_WAKE);
@@ -409,15 +411,27 @@ mod tests {
         });
     }
 
+    /// Each mode with a wide window and with one short enough that the precise timer hops
+    /// (windows in milliseconds from now).
+    fn both_modes_and_windows() -> impl Iterator<Item = (bool, (u64, u64))> {
+        [true, false]
+            .into_iter()
+            .flat_map(|precise| [(3, 30), (3, 4)].map(|window| (precise, window)))
+    }
+
     /// Polls that come from elsewhere (a message) while the timer stands neither make it
     /// fire before its window nor lose its firing.
     #[test]
     fn polls_between_firings_neither_fire_early_nor_miss_the_timer() {
         current_thread().block_on(async {
-            for precise in [true, false] {
+            for (precise, (from, to)) in both_modes_and_windows() {
                 let mut alarm = Alarm::new(precise);
                 let clock = Clock::new();
-                let wake = window(&clock, Duration::from_millis(3), Duration::from_millis(30));
+                let wake = window(
+                    &clock,
+                    Duration::from_millis(from),
+                    Duration::from_millis(to),
+                );
                 let mut polls = 0;
                 let fire = poll_fn(|task| {
                     polls += 1;
@@ -453,10 +467,14 @@ mod tests {
     #[test]
     fn the_firing_wakes_the_waker_of_the_last_poll() {
         current_thread().block_on(async {
-            for precise in [true, false] {
+            for (precise, (from, to)) in both_modes_and_windows() {
                 let mut alarm = Alarm::new(precise);
                 let clock = Clock::new();
-                let wake = window(&clock, Duration::from_millis(3), Duration::from_millis(30));
+                let wake = window(
+                    &clock,
+                    Duration::from_millis(from),
+                    Duration::from_millis(to),
+                );
                 let (first, last) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
                 for polled_by in [&first, &last] {
                     let waker = Waker::from(polled_by.clone());
@@ -520,10 +538,86 @@ mod tests {
             "fired"
         );
         let near = now + us(1_000);
-        assert!(
-            next_hop(now, near, Some(now + us(500))) == now + HOP,
-            "a long halt"
+        let replaced = next_hop(now, near, Some(now + us(500)));
+        assert_eq!(
+            replaced,
+            now + HOP,
+            "a halt longer than a hop, too near the target"
         );
+    }
+
+    #[test]
+    fn where_half_the_window_is_short_the_aim_is_a_hop_after_the_last_firing() {
+        current_thread().block_on(async {
+            let (now, us) = (Instant::now(), Duration::from_micros);
+            let mut alarm = Alarm::new(true);
+            alarm.last_fired = Some(now);
+            // Dense grants at 10k/s with capacity 10: the window is 900 us.
+            let aim = alarm.target(now, now + us(900), true, now);
+            assert_eq!(aim, now + HOP);
+            // A wide window: a millisecond after the last firing, within the window.
+            alarm.aimed = None;
+            let aim = alarm.target(now, now + us(9_000), false, now);
+            assert_eq!(aim, now + WAKE_GAP);
+            // Never before the window opens, nor past halfway through it.
+            alarm.aimed = None;
+            assert_eq!(
+                alarm.target(now + us(500), now + us(1_400), true, now),
+                now + us(500)
+            );
+            alarm.aimed = None;
+            assert_eq!(alarm.target(now, now + us(200), true, now), now + us(100));
+        });
+    }
+
+    /// Polls `alarm` for a window that moves by 100 ns at every poll, up to 20 us in all (as
+    /// grants made on the way through messages move it), until it fires; returns how many
+    /// polls there were and how many times the fine timer was set.
+    #[cfg(target_os = "linux")]
+    async fn poll_a_moving_window(alarm: &mut Alarm, from: Duration, to: Duration) -> (u32, u32) {
+        let clock = Clock::new();
+        let start = window(&clock, from, to);
+        let (mut polls, mut sets, mut armed) = (0, 0, None);
+        poll_fn(|task| {
+            let shift = Duration::from_nanos(100 * u64::from(polls.min(200)));
+            let wake = Wake {
+                earliest: start.earliest.after(shift),
+                latest: start.latest.after(shift),
+            };
+            polls += 1;
+            let poll = alarm.poll(&clock, wake, task);
+            if let Fine::Ready(fine) = &alarm.fine {
+                if fine.armed().is_some() && fine.armed() != armed {
+                    sets += 1;
+                }
+                armed = fine.armed();
+            }
+            task.waker().wake_by_ref(); // as if a message came in
+            poll
+        })
+        .await;
+        (polls, sets)
+    }
+
+    /// A message passing through between hops leaves the timer where it is: it is set once
+    /// per hop, not once per poll.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn polls_between_hops_do_not_set_the_timer_again() {
+        current_thread().block_on(async {
+            let mut alarm = Alarm::new(true);
+            let (polls, sets) = poll_a_moving_window(
+                &mut alarm,
+                Duration::from_millis(1),
+                Duration::from_millis(2),
+            )
+            .await;
+            assert!(matches!(alarm.fine, Fine::Ready(_)), "no timerfd here");
+            // Each hop is set at least a hop after the last: at most six to the window, which
+            // opens 1 ms ahead (and 20 us), whatever the number of polls.
+            assert!((1..=7).contains(&sets), "set {sets} times in {polls} polls");
+            assert!(polls > 2 * sets, "set {sets} times in {polls} polls");
+        });
     }
 
     #[test]
