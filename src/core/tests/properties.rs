@@ -24,7 +24,8 @@ use crate::core::bucket::ROUNDING;
 use crate::core::{Bucket, Time};
 use crate::BucketConfig;
 
-const TICK_NS: u64 = 1_000_000;
+/// Tokio's timer tick, in the nanoseconds of the core's [`Time`].
+const TICK_NS: u64 = crate::TIMER_TICK.as_nanos() as u64;
 
 /// Runs `check` on random cases; a failure names its seed.
 fn for_random_cases(default_cases: u64, check: impl Fn(&mut fastrand::Rng) -> Result<(), String>) {
