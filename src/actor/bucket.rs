@@ -81,9 +81,10 @@ impl BucketActor {
     /// that the bucket runs dry. Where that slack is short, it halts for at most 180 µs at
     /// a time as it nears its aim: halts that a virtual machine's host does not stretch
     /// (see the [guide](crate::guide#timing)). On other platforms it yields to the runtime
-    /// through the last 2 ms before a grant whose window is that short. On Linux it never spins, and an
-    /// idle bucket is woken by nothing. With `false` it sleeps on tokio's timer alone: the
-    /// long-run rate stays exact as long as the capacity absorbs the timer's lateness.
+    /// through the last 2 ms before a grant whose window is that short. On Linux it never
+    /// spins, and an idle bucket is woken by nothing. With `false` it sleeps on tokio's
+    /// timer alone: the long-run rate stays exact as long as the capacity absorbs the
+    /// timer's lateness.
     pub fn precise_timing(mut self, precise: bool) -> Self {
         self.shell.set_precise_timing(precise);
         self

@@ -9,13 +9,12 @@
 //! that it wakes at most about once per tick when grants are dense. A thread is only as
 //! punctual as its CPU wakes, though: on a virtual machine, a CPU that halts for long is
 //! handed back to the host and can wake milliseconds late. So where half the window is
-//! shorter than that ([`LATE_WAKE`]), the timer wakes a [`HOP`] after its last wake-up and
+//! shorter than that ([`LATE_WAKE`]), the timer aims a [`HOP`] after its last wake-up and
 //! approaches its aim in halts of at most a hop, too short for the host to take the CPU.
 //! On other platforms it sleeps on tokio's timer and, when a window is shorter than the
 //! timer's lateness, yields to the runtime through the last [`LATE_WAKE`] before the head
-//! is due. On tokio's paused clock (in tests), and with
-//! `precise_timing(false)`, it sleeps on tokio's timer until the window opens: the paused
-//! clock lands there exactly.
+//! is due. On tokio's paused clock (in tests), and with `precise_timing(false)`, it sleeps
+//! on tokio's timer until the window opens: the paused clock lands there exactly.
 
 #[cfg(target_os = "linux")]
 mod timerfd;
