@@ -569,9 +569,7 @@ mod tests {
         });
     }
 
-    /// How the fine timer was set while `alarm` was polled for a window that moves by 100 ns
-    /// at every poll, up to 20 us in all (as grants made on the way through messages move
-    /// it), until it fired.
+    /// How the fine timer was set while an alarm was polled.
     #[cfg(target_os = "linux")]
     #[derive(Debug, Default)]
     struct Sets {
@@ -582,6 +580,8 @@ mod tests {
         before_due: u32,
     }
 
+    /// Polls `alarm` for a window that moves by 100 ns at every poll, up to 20 us in all (as
+    /// grants made on the way through messages move it), until it fires.
     #[cfg(target_os = "linux")]
     async fn poll_a_moving_window(alarm: &mut Alarm, from: Duration, to: Duration) -> Sets {
         let clock = Clock::new();
