@@ -461,10 +461,7 @@ fn accuracy(limiter: Limiter, rate: u32, capacity: u32) -> AccuracyRun {
         wait_until(|| times.borrow().len() >= requests, deadline).await;
         let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
         let idle_cpu = if limiter != Limiter::Governor && limiter != Limiter::LeakyBucket {
-            let cpu_start = threads_cpu_seconds();
-            let idle_start = Instant::now();
-            actix_rt::time::sleep(Duration::from_millis(300)).await;
-            Some((threads_cpu_seconds() - cpu_start) / idle_start.elapsed().as_secs_f64())
+            Some(idle_cpu().await)
         } else {
             None
         };
@@ -501,6 +498,14 @@ const STEADY_CALLERS: usize = 32;
 /// Runs of each mode per configuration, alternating.
 const TIMING_ROUNDS: usize = 3;
 const STEADY_FOR: Duration = Duration::from_secs(2);
+
+/// The process's CPU seconds per wall second over the next 300 ms, in which nobody asks
+/// anything of the bucket.
+async fn idle_cpu() -> f64 {
+    let (cpu_start, wall_start) = (threads_cpu_seconds(), Instant::now());
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    (threads_cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64()
+}
 
 /// One run of steady demand on one bucket.
 struct SteadyRun {
@@ -803,10 +808,7 @@ fn steady(precise: bool, rate: u32, capacity: u32) -> SteadyRun {
         }
         let stalls = witness.finish();
         let cpu = (threads_cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
-        let idle_start = (threads_cpu_seconds(), Instant::now());
-        actix_rt::time::sleep(Duration::from_millis(300)).await;
-        let idle_cpu =
-            (threads_cpu_seconds() - idle_start.0) / idle_start.1.elapsed().as_secs_f64();
+        let idle_cpu = idle_cpu().await;
         let mut grants = grants.borrow().clone();
         grants.sort();
         let first = grants[0].0;
