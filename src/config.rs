@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use crate::core::Limits;
 use crate::error::ConfigError;
-use crate::AcquireError;
 
 /// How much a bucket holds and how fast it drains: `capacity` units per `period`.
 ///
@@ -33,7 +32,9 @@ impl BucketConfig {
     /// A bucket of `capacity` units that drains completely in `period`.
     ///
     /// `capacity` must be finite and at least 1, `period` must not be zero, and
-    /// `capacity / period` must be a finite rate.
+    /// `capacity / period` must be a finite rate. Any longer period is a bucket: with
+    /// `Duration::MAX` it is a budget of `capacity` that refills only over 584 billion
+    /// years, which is to say never.
     pub fn new(capacity: f64, period: Duration) -> Result<Self, ConfigError> {
         check_capacity(capacity)?;
         if period.is_zero() {
@@ -47,7 +48,7 @@ impl BucketConfig {
             capacity,
             period,
             leak_rate,
-            limits: Limits::new(capacity, capacity, crate::core::Time::nanos_f64(period)),
+            limits: Limits::per_period(capacity, period),
         })
     }
 
@@ -55,7 +56,8 @@ impl BucketConfig {
     /// second with a burst of 5" is `from_rate(10.0, 5.0)`.
     ///
     /// `burst` follows the rules of a capacity in [`new`](Self::new); `rate` must be a
-    /// positive, finite number. The leak rate is exactly `rate`; the
+    /// positive, finite number, and `burst / rate` a period from a nanosecond to the
+    /// largest `Duration`. The leak rate is exactly `rate`; the
     /// [`period`](Self::period), `burst / rate`, is rounded to the nanosecond.
     ///
     /// ```
@@ -81,15 +83,14 @@ impl BucketConfig {
             return Err(ConfigError::RateNotPositive { rate });
         }
         let period = Duration::try_from_secs_f64(burst / rate)
-            .map_err(|_| ConfigError::RateNotPositive { rate })?;
-        if period.is_zero() {
-            return Err(ConfigError::ZeroPeriod);
-        }
+            .ok()
+            .filter(|period| !period.is_zero())
+            .ok_or(ConfigError::PeriodOutOfRange { rate, burst })?;
         Ok(Self {
             capacity: burst,
             period,
             leak_rate: rate,
-            limits: Limits::new(burst, rate, 1e9),
+            limits: Limits::per_second(rate, burst),
         })
     }
 
@@ -106,18 +107,6 @@ impl BucketConfig {
     /// Units leaked per second: `capacity / period`.
     pub fn leak_rate(&self) -> f64 {
         self.leak_rate
-    }
-
-    /// Checks that `amount` can ever be granted: a number from 0 to the capacity.
-    pub(crate) fn check_amount(&self, amount: f64) -> Result<(), AcquireError> {
-        if (0.0..=self.capacity).contains(&amount) {
-            Ok(())
-        } else {
-            Err(AcquireError::InvalidAmount {
-                amount,
-                capacity: self.capacity,
-            })
-        }
     }
 
     /// The numbers the core's arithmetic runs on.
@@ -137,7 +126,7 @@ fn check_capacity(capacity: f64) -> Result<(), ConfigError> {
 }
 
 impl Default for BucketConfig {
-    /// 10 units per second, the default of limitor's `BucketConfig`.
+    /// 10 units per second, with a burst of 10.
     fn default() -> Self {
         Self::new(10.0, Duration::from_secs(1)).expect("10 per second is a valid bucket")
     }
@@ -207,13 +196,19 @@ mod tests {
             );
         }
         // A period too long for a Duration, or too short for a nanosecond.
-        assert!(matches!(
+        assert_eq!(
             BucketConfig::from_rate(1e-300, 1e10),
-            Err(ConfigError::RateNotPositive { .. })
-        ));
+            Err(ConfigError::PeriodOutOfRange {
+                rate: 1e-300,
+                burst: 1e10
+            })
+        );
         assert_eq!(
             BucketConfig::from_rate(1e12, 1.0),
-            Err(ConfigError::ZeroPeriod)
+            Err(ConfigError::PeriodOutOfRange {
+                rate: 1e12,
+                burst: 1.0
+            })
         );
         let thirds = BucketConfig::from_rate(3.0, 1.0).unwrap();
         assert_eq!(thirds.leak_rate(), 3.0);

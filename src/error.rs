@@ -1,32 +1,39 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::core::Refusal;
+
 /// Why a [`BucketConfig`](crate::BucketConfig) could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The capacity (or burst) was NaN or infinite.
-    #[error("capacity must be a finite number, got {capacity}: pass a capacity of at least 1")]
+    #[error(
+        "capacity must be a finite number, got {}: pass a capacity of at least 1",
+        Number(*.capacity)
+    )]
     CapacityNotFinite {
         /// The capacity that was passed.
         capacity: f64,
     },
-    /// The capacity (or burst) was below 1 (limitor's rule).
+    /// The capacity (or burst) was below 1: a bucket must hold at least one unit.
     #[error(
-        "capacity must be at least 1, got {capacity}: for fewer than one unit per period, \
-         keep capacity 1 and lengthen the period"
+        "capacity must be at least 1, got {}: for fewer than one unit per period, \
+         keep capacity 1 and lengthen the period",
+        Number(*.capacity)
     )]
     CapacityBelowOne {
         /// The capacity that was passed.
         capacity: f64,
     },
-    /// The period was zero, or a rate and burst made it shorter than a nanosecond.
-    #[error("period must be positive and non-zero: pass the time a full bucket takes to drain")]
+    /// The period given to [`BucketConfig::new`](crate::BucketConfig::new) was zero.
+    #[error("period must not be zero: pass the time a full bucket takes to drain")]
     ZeroPeriod,
     /// `capacity / period` overflows.
     #[error(
-        "capacity {capacity} per {period:?} is not a finite rate: \
-         use a smaller capacity or a longer period"
+        "capacity {} per {period:?} is not a finite rate: \
+         use a smaller capacity or a longer period",
+        Number(*.capacity)
     )]
     RateNotFinite {
         /// The capacity that was passed.
@@ -35,14 +42,25 @@ pub enum ConfigError {
         period: Duration,
     },
     /// The rate given to [`BucketConfig::from_rate`](crate::BucketConfig::from_rate) was
-    /// not a positive, finite number, or so small that the period overflows a `Duration`.
+    /// not a positive, finite number.
     #[error(
-        "rate must be a positive, finite number of units per second, got {rate}: \
-         for a slower bucket, use BucketConfig::new with a longer period"
+        "rate must be a positive, finite number of units per second, got {}: \
+         for a bucket that never refills, use BucketConfig::new with a long period",
+        Number(*.rate)
     )]
     RateNotPositive {
         /// The rate that was passed.
         rate: f64,
+    },
+    /// The rate and burst given to
+    /// [`BucketConfig::from_rate`](crate::BucketConfig::from_rate) make a period, `burst /
+    /// rate`, shorter than a nanosecond or longer than a `Duration` holds.
+    #[error("{}", PeriodOutOfRange { rate: *.rate, burst: *.burst })]
+    PeriodOutOfRange {
+        /// The rate that was passed.
+        rate: f64,
+        /// The burst that was passed.
+        burst: f64,
     },
 }
 
@@ -57,7 +75,11 @@ pub enum ConfigError {
 #[non_exhaustive]
 pub enum AcquireError {
     /// The amount is NaN, infinite, negative, or larger than the bucket's capacity.
-    #[error("invalid amount {amount}: {}", invalid_amount_advice(*.amount, *.capacity))]
+    #[error(
+        "invalid amount {}: {}",
+        Number(*.amount),
+        invalid_amount_advice(*.amount, *.capacity)
+    )]
     InvalidAmount {
         /// The amount that was asked for.
         amount: f64,
@@ -77,8 +99,9 @@ pub enum AcquireError {
     },
     /// The bucket already holds `max_queue` waiters.
     #[error(
-        "the bucket's queue is full ({max_queue} waiters): retry in {retry_after:?}, \
-         when the head of the queue is due, or configure a larger max_queue"
+        "the bucket's queue is full ({max_queue} {}): retry in {retry_after:?}, \
+         when the head of the queue is due, or configure a larger max_queue",
+        if *.max_queue == 1 { "waiter" } else { "waiters" }
     )]
     QueueFull {
         /// The bucket's bound on waiters.
@@ -96,11 +119,15 @@ pub enum AcquireError {
         "the bucket has been shut down and grants nothing more: send requests to a running bucket"
     )]
     ShuttingDown,
-    /// The bucket's actor has stopped, so its mailbox is closed: what actix reports as
-    /// a `MailboxError`, which converts into this.
+    /// The bucket's actor has stopped, so its mailbox is closed.
     ///
-    /// A bucket started without a `Supervisor` stops once a shutdown is complete; a
-    /// request sent after that gets this answer.
+    /// A bucket started without a `Supervisor` stops once a shutdown is complete. A
+    /// request sent after that through [`BucketHandle`](crate::BucketHandle) or
+    /// [`KeyedBucketHandle`](crate::KeyedBucketHandle) gets this answer. Sent with
+    /// `addr.send(..)`, it gets actix's `Err(MailboxError::Closed)` ("Mailbox has
+    /// closed") around the answer instead; `MailboxError` converts into this variant, so
+    /// `addr.send(request).await?` in a function that returns `AcquireError` turns it into
+    /// `Stopped`.
     #[error("the bucket's actor has stopped and can no longer answer: start a new bucket")]
     Stopped,
 }
@@ -134,14 +161,80 @@ impl From<actix::MailboxError> for AcquireError {
     }
 }
 
+impl From<Refusal> for AcquireError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::InvalidAmount { amount, capacity } => Self::InvalidAmount { amount, capacity },
+            Refusal::Timeout {
+                amount,
+                timeout,
+                retry_after,
+            } => Self::Timeout {
+                amount,
+                timeout,
+                retry_after,
+            },
+            Refusal::QueueFull {
+                max_queue,
+                retry_after,
+            } => Self::QueueFull {
+                max_queue,
+                retry_after,
+            },
+            Refusal::ShuttingDown => Self::ShuttingDown,
+        }
+    }
+}
+
 fn invalid_amount_advice(amount: f64, capacity: f64) -> String {
-    if amount > capacity && amount.is_finite() {
+    let capacity = Number(capacity);
+    if amount > capacity.0 && amount.is_finite() {
         format!(
             "it exceeds the bucket's capacity {capacity} and can never be granted; \
              split the request or configure a larger capacity"
         )
     } else {
         format!("pass a finite amount from 0 to the bucket's capacity {capacity}")
+    }
+}
+
+/// A number as a person reads it: plain where that is short, in scientific notation where
+/// plain would run to dozens of digits (`1e300`, not three hundred of them).
+struct Number(f64);
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = self.0 == 0.0 || !self.0.is_finite() || (1e-4..1e16).contains(&self.0.abs());
+        if plain {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
+}
+
+/// The message of [`ConfigError::PeriodOutOfRange`], which says which end was passed.
+struct PeriodOutOfRange {
+    rate: f64,
+    burst: f64,
+}
+
+impl fmt::Display for PeriodOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (rate, burst) = (Number(self.rate), Number(self.burst));
+        if self.burst / self.rate < 1e-9 {
+            write!(
+                f,
+                "a burst of {burst} at {rate} per second drains in under a nanosecond: \
+                 use a larger burst or a lower rate"
+            )
+        } else {
+            write!(
+                f,
+                "a burst of {burst} at {rate} per second takes longer to drain than a \
+                 Duration can hold (584 billion years): use a higher rate or a smaller burst"
+            )
+        }
     }
 }
 
@@ -160,6 +253,7 @@ impl fmt::Display for TimeoutMessage {
             timeout,
             retry_after,
         } = self;
+        let amount = Number(*amount);
         if timeout.is_zero() {
             write!(
                 f,
@@ -218,6 +312,50 @@ mod tests {
             try_acquire.to_string(),
             "1 is not available now: it would be granted in 499.9ms; \
              retry then, or acquire with a timeout to wait for it"
+        );
+    }
+
+    #[test]
+    fn numbers_far_from_one_are_printed_short_and_a_single_waiter_is_singular() {
+        let huge = crate::BucketConfig::new(1e300, Duration::from_nanos(1)).unwrap_err();
+        assert_eq!(
+            huge.to_string(),
+            "capacity 1e300 per 1ns is not a finite rate: \
+             use a smaller capacity or a longer period"
+        );
+        let tiny = AcquireError::InvalidAmount {
+            amount: 5e-324,
+            capacity: 1e-300,
+        };
+        assert!(
+            tiny.to_string().starts_with("invalid amount 5e-324: "),
+            "{tiny}"
+        );
+        let one = AcquireError::QueueFull {
+            max_queue: 1,
+            retry_after: Duration::from_millis(5),
+        };
+        assert!(one.to_string().contains("(1 waiter)"), "{one}");
+        let two = AcquireError::QueueFull {
+            max_queue: 2,
+            retry_after: Duration::from_millis(5),
+        };
+        assert!(two.to_string().contains("(2 waiters)"), "{two}");
+    }
+
+    #[test]
+    fn a_rate_and_burst_out_of_range_say_which_end_and_what_to_do() {
+        let fast = crate::BucketConfig::from_rate(1e12, 1.0).unwrap_err();
+        assert_eq!(
+            fast.to_string(),
+            "a burst of 1 at 1000000000000 per second drains in under a nanosecond: \
+             use a larger burst or a lower rate"
+        );
+        let slow = crate::BucketConfig::from_rate(1e-300, 1e10).unwrap_err();
+        assert_eq!(
+            slow.to_string(),
+            "a burst of 10000000000 at 1e-300 per second takes longer to drain than a \
+             Duration can hold (584 billion years): use a higher rate or a smaller burst"
         );
     }
 

@@ -8,9 +8,9 @@
 //! In every window of length `t`, the amount granted is at most `C + C/P × t`, net of what
 //! [`Reconcile`](crate::Reconcile) refunds or charges. The level is kept to twice the
 //! precision of a float, so no rounding accumulates over any number of grants; a request
-//! fits when `level + amount <= C` to within 2^-50 of `C` (8 units in the last place of
-//! the capacity, what the final comparison in floats needs), and the bound above holds to
-//! that tolerance. Waits are rounded up to the nanosecond; fractional amounts and
+//! fits when `level + amount <= C` to within 2^-50 of `C` (between 4 and 8 units in the
+//! last place of `C`, exactly 4 when `C` is a power of two: what the final comparison in
+//! floats needs), and the bound above holds to that tolerance. Waits are rounded up to the nanosecond; fractional amounts and
 //! capacities work.
 //!
 //! **Strict FIFO.** Requests are granted in the order the actor received them, whatever
@@ -42,8 +42,12 @@
 //! **Bad input.** An amount that is NaN, infinite, negative or above the capacity is
 //! `InvalidAmount` and changes nothing; 0 (and −0) is granted in its turn.
 //! [`BucketConfig`](crate::BucketConfig) rejects a capacity that is not finite or below 1,
-//! a zero period, a rate that overflows, and a rate that is not positive. `CapacityInfo`
-//! never fails: for an invalid amount its `wait` is `None`.
+//! a zero period, a rate that overflows, a rate that is not positive, and a rate and burst
+//! whose period is shorter than a nanosecond or longer than a `Duration`. Any longer period
+//! is a bucket: with `Duration::MAX` it is a budget that, in practice, never refills.
+//! `CapacityInfo` is a question, not a request, and never fails: for an amount that can
+//! never be granted its `wait` is `None` (its `has_capacity` is the arithmetic alone, so a
+//! negative amount "fits").
 //!
 //! **Costs known only afterwards.** [`Reconcile`](crate::Reconcile) refunds a lower actual
 //! cost at once (the level drops, never below zero, and every waiter that now fits is
@@ -101,7 +105,9 @@
 //! One difference from a single bucket: with a head per key, the actor does not watch each
 //! head's caller, so a waiter behind a head whose caller left moves up when that head would
 //! have been due (or at the next refusal or query for its key), not at once. Nothing is
-//! consumed for the departed caller either way.
+//! consumed for the departed caller either way. During a graceful shutdown it does watch
+//! every waiter, so a drain never waits for callers who have left: it ends as soon as
+//! the last caller still there is served or leaves.
 //!
 //! Per-key FIFO holds because one actor handles its messages in order.
 //! [`KeyedBucketHandle::spawn_sharded`](crate::KeyedBucketHandle::spawn_sharded) runs

@@ -95,8 +95,8 @@
 //! | [`KeyedBucketActor`], [`Keyed`], [`KeyedStats`], [`KeyedBucketHandle`] | one bucket per key |
 //!
 //! The [`guide`] says what every answer means, how the timing works, how to test code that
-//! uses a bucket on paused time, and how this crate differs from the Python package
-//! limitor, whose queue-based `AsyncLeakyBucket` it redesigns.
+//! uses a bucket on paused time ([`TIMER_TICK`]), and how this design compares with the
+//! queue-based limiter it started from.
 //!
 //! [actix]: https://docs.rs/actix
 
@@ -121,9 +121,10 @@ pub use crate::actor::{
     Stats, Throttled,
 };
 pub use crate::config::BucketConfig;
-pub use crate::core::{BucketStats, Capacity, TIMER_TICK};
+pub use crate::core::{BucketStats, Capacity};
 pub use crate::error::{AcquireError, ConfigError};
 pub use crate::keyed::{Keyed, KeyedBucketActor, KeyedBucketHandle, KeyedBucketStats, KeyedStats};
+pub use crate::wake::TIMER_TICK;
 
 /// The examples of the repository's README, run as doctests (in real time).
 #[cfg(doctest)]

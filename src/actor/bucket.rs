@@ -16,6 +16,17 @@ use crate::{
 /// adjust; [`Shutdown`] stops it. It is [`Supervised`]: a restart keeps its level, its
 /// queue and every pending reply.
 ///
+/// Like any actor, it runs in an actix system: start it inside `#[actix_rt::main]`,
+/// `#[actix_rt::test]` or an `actix::System`. Started under a plain `#[tokio::main]`,
+/// `start()` panics inside actix (it spawns onto a `LocalSet` that is not there). From
+/// code that is not an actix system, [`BucketHandle::spawn`](crate::BucketHandle::spawn)
+/// runs the bucket on a thread of its own.
+///
+/// `addr.send(Acquire { .. }).await` answers `Result<Result<Granted, AcquireError>,
+/// MailboxError>`: the outer error is actix's, for a bucket whose actor has stopped, and
+/// converts into [`AcquireError::Stopped`], so `addr.send(request).await?` in a function
+/// that returns `Result<_, AcquireError>` flattens the two.
+///
 /// ```
 /// use std::time::Duration;
 /// use actix::Actor;
@@ -75,16 +86,15 @@ impl BucketActor {
     ///
     /// Tokio's timer fires on whole milliseconds and can be 2 ms late. A grant that late
     /// is lost to the rate whenever the bucket would have run dry meanwhile: when
-    /// `leak_rate × 2 ms > capacity − amount`. By default the bucket therefore wakes on a
-    /// finer source where the platform has one (a `timerfd` on Linux), aiming so that it
-    /// wakes at most about once per millisecond when grants are dense and never so late
-    /// that the bucket runs dry. Where that slack is short, it halts for at most 180 µs at
-    /// a time as it nears its aim: halts that a virtual machine's host does not stretch
-    /// (see the [guide](crate::guide#timing)). On other platforms it yields to the runtime
-    /// through the last 2 ms before a grant whose window is that short. On Linux it never
-    /// spins, and an idle bucket is woken by nothing. With `false` it sleeps on tokio's
-    /// timer alone: the long-run rate stays exact as long as the capacity absorbs the
-    /// timer's lateness.
+    /// `leak_rate × 2 ms > capacity − amount`. With `true` the bucket wakes on a finer
+    /// source where the platform has one (a `timerfd` on Linux) and keeps the rate exact
+    /// there; it costs more wake-ups, and so more CPU, where that slack is short (the
+    /// [guide](crate::guide#timing) says how it aims). On other platforms it yields to the
+    /// runtime through the last 2 ms before a grant whose slack is that short. It never
+    /// spins on Linux, and an idle bucket is woken by nothing either way.
+    ///
+    /// With `false` it sleeps on tokio's timer alone, at the fewest wake-ups: the long-run
+    /// rate stays exact as long as the capacity absorbs the timer's lateness.
     pub fn precise_timing(mut self, precise: bool) -> Self {
         self.shell.set_precise_timing(precise);
         self
@@ -109,20 +119,20 @@ impl Actor for BucketActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.shell.started(ctx);
+        self.shell.receive().started(ctx);
     }
 }
 
 impl Supervised for BucketActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.shell.restarting();
+        self.shell.receive().restarting();
     }
 }
 
 impl Drop for BucketActor {
     /// No waiter is left without an answer, however the actor ends.
     fn drop(&mut self) {
-        self.shell.answer_everyone();
+        self.shell.receive().answer_everyone();
     }
 }
 
@@ -140,7 +150,7 @@ impl Handler<CapacityInfo> for BucketActor {
     type Result = Reply<Capacity>;
 
     fn handle(&mut self, query: CapacityInfo, ctx: &mut Context<Self>) -> Self::Result {
-        Reply::now(self.shell.capacity((), query.amount, ctx))
+        Reply::now(self.shell.receive().capacity((), query.amount, ctx))
     }
 }
 
@@ -149,7 +159,9 @@ impl Handler<Reconcile> for BucketActor {
     type Result = Reply<Result<(), AcquireError>>;
 
     fn handle(&mut self, costs: Reconcile, ctx: &mut Context<Self>) -> Self::Result {
-        self.shell.reconcile((), costs.actual, costs.estimated, ctx)
+        self.shell
+            .receive()
+            .reconcile((), costs.actual, costs.estimated, ctx)
     }
 }
 
@@ -158,7 +170,7 @@ impl Handler<Reconfigure> for BucketActor {
     type Result = Reply<()>;
 
     fn handle(&mut self, Reconfigure(config): Reconfigure, ctx: &mut Context<Self>) -> Reply<()> {
-        self.shell.reconfigure(config, ctx);
+        self.shell.receive().reconfigure(config, ctx);
         Reply::now(())
     }
 }
@@ -168,8 +180,9 @@ impl Handler<Stats> for BucketActor {
     type Result = Reply<BucketStats>;
 
     fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
-        self.shell.catch_up(ctx);
-        Reply::now(*self.shell.stats())
+        let bucket = self.shell.receive();
+        bucket.catch_up(ctx);
+        Reply::now(*bucket.stats())
     }
 }
 
@@ -178,6 +191,6 @@ impl Handler<Shutdown> for BucketActor {
     type Result = Reply<()>;
 
     fn handle(&mut self, shutdown: Shutdown, ctx: &mut Context<Self>) -> Reply<()> {
-        self.shell.shutdown(shutdown, ctx)
+        self.shell.receive().shutdown(shutdown, ctx)
     }
 }

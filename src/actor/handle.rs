@@ -131,8 +131,8 @@ impl BucketHandle {
     }
 
     /// Runs `call` under the limit: acquires `estimated`, awaits `call`, then reconciles
-    /// the cost `actual_cost` reads from its output (limitor's `token_estimate` and
-    /// `token_reconcile`). If the acquire fails, `call` is not run.
+    /// the cost `actual_cost` reads from its output. If the acquire fails, `call` is not
+    /// run.
     ///
     /// The output is returned even if the reconcile fails (the call has happened): an
     /// invalid actual cost, such as NaN, is logged and the estimate stands.

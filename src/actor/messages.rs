@@ -78,6 +78,27 @@ pub struct Granted {
 
 /// Asks how full the bucket is, and whether `amount` would fit now. Reserves nothing: it only
 /// brings the bucket up to date first, granting what is due.
+///
+/// A question, not a request, so it never fails: for an amount that an [`Acquire`] would
+/// be refused as [`InvalidAmount`](AcquireError::InvalidAmount) (NaN, infinite, negative,
+/// or above the capacity), [`Capacity::wait`] is `None`, as it is once the bucket is shut
+/// down.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix::Actor;
+/// use actix_leaky_bucket::{BucketActor, BucketConfig, CapacityInfo};
+///
+/// #[actix_rt::main]
+/// async fn main() {
+///     let bucket = BucketActor::new(BucketConfig::new(10.0, Duration::from_secs(1)).unwrap()).start();
+///     let four = bucket.send(CapacityInfo::new(4.0)).await.unwrap();
+///     assert!(four.has_capacity);
+///     assert_eq!(four.wait, Some(Duration::ZERO));
+///     let never = bucket.send(CapacityInfo::new(f64::NAN)).await.unwrap();
+///     assert_eq!(never.wait, None);
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CapacityInfo {
     /// The amount to check for.
@@ -92,7 +113,7 @@ impl CapacityInfo {
 }
 
 impl Default for CapacityInfo {
-    /// A query for one unit, as limitor's `capacity_info()`.
+    /// A query for one unit.
     fn default() -> Self {
         Self::new(1.0)
     }
@@ -133,13 +154,12 @@ impl Message for Shutdown {
 }
 
 /// Settles the difference between a request's estimated and actual cost, once the
-/// actual cost is known (limitor's `reconcile`, for costs such as LLM tokens).
+/// actual cost is known (for costs such as the tokens of a call to a language model).
 ///
 /// Answered at once. A cost lower than estimated is refunded: the level drops (never below
 /// zero) and waiters that now fit are granted at once. A cost higher than estimated is
-/// charged at once as debt: the level may rise above the capacity, and the waiters behind
-/// wait for it to leak. (limitor makes the caller wait to acquire the difference instead;
-/// a cost already spent cannot wait.)
+/// charged at once as debt, since a cost already spent cannot wait: the level may rise
+/// above the capacity, and the waiters behind wait for it to leak.
 ///
 /// ```
 /// use actix_leaky_bucket::Reconcile;

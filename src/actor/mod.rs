@@ -2,6 +2,7 @@
 //! handle for code that is not an actor.
 
 mod bucket;
+mod departures;
 mod handle;
 mod messages;
 mod reply;

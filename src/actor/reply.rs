@@ -9,14 +9,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::task::{Context, Waker};
 
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::{Actor, Message};
 use log::debug;
 
-use crate::core::{Departures, Grant, Replies};
+use crate::core::{Grant, Refusal, Replies};
 use crate::wake::Clock;
 use crate::{AcquireError, Granted};
 
@@ -40,16 +38,18 @@ impl Replies for Courier {
         caller.as_ref().is_none_or(OneshotSender::is_closed)
     }
 
-    fn send(&self, caller: &mut Waiting, answer: Result<Grant, AcquireError>) -> bool {
+    fn send(&self, caller: &mut Waiting, answer: Result<Grant, Refusal>) -> bool {
+        let answer = answer
+            .map(|grant| Granted {
+                amount: grant.amount,
+                waited: grant.waited,
+                granted_at: self.clock.instant(grant.at),
+            })
+            .map_err(AcquireError::from);
         match &answer {
-            Ok(grant) => debug!("granted {} after {:?}", grant.amount, grant.waited),
+            Ok(granted) => debug!("granted {} after {:?}", granted.amount, granted.waited),
             Err(error) => debug!("{error}"),
         }
-        let answer = answer.map(|grant| Granted {
-            amount: grant.amount,
-            waited: grant.waited,
-            granted_at: self.clock.instant(grant.at),
-        });
         let heard = caller
             .take()
             .is_some_and(|sender| sender.send(answer).is_ok());
@@ -58,26 +58,6 @@ impl Replies for Courier {
         }
         heard
     }
-
-    fn watch(&self, caller: &mut Waiting, departures: &Arc<Departures>) {
-        let Some(sender) = caller else {
-            return;
-        };
-        let waker = Waker::from(Arc::clone(departures));
-        if sender
-            .poll_closed(&mut Context::from_waker(&waker))
-            .is_ready()
-        {
-            waker.wake(); // it has already left
-        }
-    }
-}
-
-/// Registers `task` to be woken when the caller behind `caller` gives up; true if it has.
-pub(crate) fn poll_gone(caller: &mut Waiting, task: &mut Context<'_>) -> bool {
-    caller
-        .as_mut()
-        .is_none_or(|sender| sender.poll_closed(task).is_ready())
 }
 
 /// Where actix delivers the reply sender of a request whose [`Reply`] comes later.
@@ -87,13 +67,21 @@ pub(crate) fn poll_gone(caller: &mut Waiting, task: &mut Context<'_>) -> bool {
 /// so that a waiter costs no allocation of its own.
 pub(crate) struct Inbox<T>(Rc<Cell<Delivery<T>>>);
 
-/// `None` until actix delivers; then the sender, or `None` if nobody listens (the
-/// request came through `do_send`).
-pub(crate) type Delivery<T> = Option<Option<OneshotSender<T>>>;
+/// What actix has delivered into an [`Inbox`].
+#[derive(Default)]
+pub(crate) enum Delivery<T> {
+    /// Nothing yet.
+    #[default]
+    Pending,
+    /// The request came through `do_send`: nobody listens for its answer.
+    Unheard,
+    /// The sender of the answer.
+    Sender(OneshotSender<T>),
+}
 
 impl<T> Default for Inbox<T> {
     fn default() -> Self {
-        Self(Rc::new(Cell::new(None)))
+        Self(Rc::new(Cell::new(Delivery::Pending)))
     }
 }
 
@@ -116,7 +104,7 @@ impl<T> Inbox<T> {
 
     /// Sends the reply through the sender delivered here, if anyone listens.
     pub(crate) fn send(self, value: T) {
-        if let Some(Some(sender)) = self.0.take() {
+        if let Delivery::Sender(sender) = self.0.take() {
             // An error means the caller already left: nothing to do.
             let _ = sender.send(value);
         }
@@ -162,7 +150,8 @@ where
                 let _ = tx.send(value);
             }
             (Answer::Now(_), None) => {}
-            (Answer::Later(inbox), tx) => inbox.set(Some(tx)),
+            (Answer::Later(inbox), Some(tx)) => inbox.set(Delivery::Sender(tx)),
+            (Answer::Later(inbox), None) => inbox.set(Delivery::Unheard),
         }
     }
 }

@@ -2,16 +2,20 @@
 //! keeps reply senders, runs the one timer, and lives through shutdowns and restarts.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFuture, AsyncContext, Context};
 use log::{debug, info};
 
-use super::reply::{poll_gone, AcquireResult, Courier, Inbox, Reply, Waiting};
+use super::departures::{poll_gone, watch, DrainWatch};
+use super::reply::{AcquireResult, Courier, Delivery, Inbox, Reply, Waiting};
 use crate::core::{
-    Admission, BucketStats, Env, Event, Lanes, Lifecycle, Rules, ShutdownStep, Ticket, Time,
+    Admission, BucketStats, Env, Event, Lanes, Lifecycle, Refusal, Rules, ShutdownStep, Ticket,
+    Time,
 };
-use crate::wake::{Alarm, Clock};
+use crate::wake::{Alarm, Clock, TIMER_TICK};
 use crate::{AcquireError, BucketConfig, Capacity, Granted, Shutdown};
 
 /// Actix handles a whole mailbox in one poll. After this many requests the bucket yields
@@ -21,14 +25,26 @@ const ACQUIRES_PER_TURN: u32 = 64;
 
 /// An actor built on a [`Shell`].
 pub(crate) trait Shelled: Actor<Context = Context<Self>> {
-    type Lanes: Lanes<Caller = Waiting>;
+    type Lanes: Lanes<Caller = Waiting, Key: Clone + Send + 'static>;
 
     fn shell(&mut self) -> &mut Shell<Self::Lanes>;
 }
 
-/// The state of a bucket actor besides its lanes' own: the rules, the lifecycle, the
-/// counters, the timer, and the reply sender actix is about to deliver.
+/// A bucket actor's state: the request whose reply sender actix is about to deliver, and
+/// everything else, which only [`receive`](Self::receive) reaches.
 pub(crate) struct Shell<L: Lanes> {
+    /// A request admitted to wait, whose reply sender actix delivers into `inbox` right
+    /// after the handler returns.
+    admitted: Option<(L::Key, Ticket)>,
+    inbox: Inbox<AcquireResult>,
+    front: Front<L>,
+}
+
+/// The rules, the lanes, the lifecycle, the counters and the timer of a bucket actor, with
+/// every request received so far in its queue: reached only through
+/// [`Shell::receive`].
+pub(crate) struct Front<L: Lanes> {
+    config: BucketConfig,
     rules: Rules,
     lanes: L,
     lifecycle: Lifecycle<Inbox<()>>,
@@ -36,42 +52,98 @@ pub(crate) struct Shell<L: Lanes> {
     courier: Courier,
     alarm: Alarm,
     timer_running: bool,
-    /// A request admitted to wait, whose reply sender actix delivers into `inbox` right
-    /// after the handler returns.
-    admitted: Option<(L::Key, Ticket)>,
-    inbox: Inbox<AcquireResult>,
+    /// While a bucket that cannot watch each head drains: who left, by key.
+    drain_watch: Option<Arc<DrainWatch<L::Key>>>,
     /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
     acquires_this_turn: u32,
 }
 
-impl<L: Lanes<Caller = Waiting>> Shell<L> {
+/// What a front end decided on an `Acquire`.
+enum Decision<K> {
+    /// The answer, now.
+    Now(Reply<AcquireResult>),
+    /// It waits: its reply sender is needed.
+    Wait(K, Ticket),
+}
+
+impl<L: Lanes<Caller = Waiting>> Shell<L>
+where
+    L::Key: Clone + Send + 'static,
+{
     pub(crate) fn new(config: BucketConfig, lanes: impl FnOnce(Time) -> L) -> Self {
         let clock = Clock::new();
         Self {
-            rules: Rules {
-                config,
-                max_queue: 0,
-            },
-            lanes: lanes(clock.now().1),
-            lifecycle: Lifecycle::Open,
-            stats: BucketStats::default(),
-            courier: Courier { clock },
-            alarm: Alarm::new(true),
-            timer_running: false,
             admitted: None,
             inbox: Inbox::default(),
-            acquires_this_turn: 0,
+            front: Front {
+                config,
+                rules: Rules {
+                    limits: *config.limits(),
+                    max_queue: 0,
+                    expiry_grace: TIMER_TICK,
+                },
+                lanes: lanes(clock.now().1),
+                lifecycle: Lifecycle::Open,
+                stats: BucketStats::default(),
+                courier: Courier { clock },
+                alarm: Alarm::new(true),
+                timer_running: false,
+                drain_watch: None,
+                acquires_this_turn: 0,
+            },
         }
     }
 
     pub(crate) fn set_max_queue(&mut self, max_queue: usize) {
-        self.rules.max_queue = max_queue;
+        self.front.rules.max_queue = max_queue;
     }
 
     pub(crate) fn set_precise_timing(&mut self, precise: bool) {
-        self.alarm = Alarm::new(precise);
+        self.front.alarm = Alarm::new(precise);
     }
 
+    /// The bucket, once the request admitted by the last `Acquire` has joined its queue:
+    /// actix delivers that request's reply sender after the handler returns, so whatever
+    /// comes next (a message, the timer, the end) takes it in first. A request sent with
+    /// `do_send` has no sender, and is skipped.
+    pub(crate) fn receive(&mut self) -> &mut Front<L> {
+        if let Some((key, ticket)) = self.admitted.take() {
+            match self.inbox.take() {
+                Delivery::Sender(sender) => self.front.enqueue(&key, ticket, Some(sender)),
+                Delivery::Unheard => {
+                    self.front.stats.record(Event::Cancelled, false);
+                    debug!("a request sent with do_send did not fit at once: skipped");
+                }
+                // Actix delivers before anything else runs on the actor.
+                Delivery::Pending => self.admitted = Some((key, ticket)),
+            }
+        }
+        &mut self.front
+    }
+
+    /// Grants `amount` under `key` at once, refuses it, or queues it (its answer comes
+    /// later).
+    pub(crate) fn acquire<A: Shelled<Lanes = L>>(
+        &mut self,
+        key: L::Key,
+        amount: f64,
+        timeout: Option<Duration>,
+        ctx: &mut Context<A>,
+    ) -> Reply<AcquireResult> {
+        match self.receive().acquire(key, amount, timeout, ctx) {
+            Decision::Now(reply) => reply,
+            Decision::Wait(key, ticket) => {
+                self.admitted = Some((key, ticket));
+                self.inbox.reply()
+            }
+        }
+    }
+}
+
+impl<L: Lanes<Caller = Waiting>> Front<L>
+where
+    L::Key: Clone + Send + 'static,
+{
     pub(crate) fn rules(&self) -> &Rules {
         &self.rules
     }
@@ -89,7 +161,7 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
     }
 
     /// The lanes and everything their methods need, at `now`.
-    pub(crate) fn split(&mut self, now: Time) -> (&mut L, Env<'_, Courier>) {
+    fn split(&mut self, now: Time) -> (&mut L, Env<'_, Courier>) {
         let env = Env {
             rules: &self.rules,
             replies: &self.courier,
@@ -99,25 +171,13 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         (&mut self.lanes, env)
     }
 
-    /// Queues the request admitted by the last `Acquire`, now that actix has delivered
-    /// its reply sender; skips it if nobody will listen (`do_send`). Every handler and
-    /// the timer call this first.
-    pub(crate) fn receive(&mut self) {
-        let Some((key, ticket)) = self.admitted.take() else {
-            return;
-        };
-        let Some(delivery) = self.inbox.take() else {
-            self.admitted = Some((key, ticket)); // not delivered yet; never seen, but harmless
-            return;
-        };
+    /// Queues a request admitted to wait, now that its reply sender has come.
+    fn enqueue(&mut self, key: &L::Key, ticket: Ticket, sender: Waiting) {
         let now = self.now();
         let (lanes, mut env) = self.split(now);
-        let Some(sender) = delivery else {
-            env.stats.record(Event::Cancelled, false);
-            debug!("a request sent with do_send did not fit at once: skipped");
-            return;
-        };
-        lanes.enqueue(&mut env, &key, ticket, Some(sender));
+        lanes.enqueue(&mut env, key, ticket, sender, |caller, departures| {
+            watch(caller, Arc::clone(departures).into());
+        });
         debug!(
             "{} waits, {} in the queue",
             ticket.amount(),
@@ -125,16 +185,13 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         );
     }
 
-    /// Grants `amount` under `key` at once, refuses it, or queues it (its answer comes
-    /// later).
-    pub(crate) fn acquire<A: Shelled<Lanes = L>>(
+    fn acquire<A: Shelled<Lanes = L>>(
         &mut self,
         key: L::Key,
         amount: f64,
-        timeout: Option<std::time::Duration>,
+        timeout: Option<Duration>,
         ctx: &mut Context<A>,
-    ) -> Reply<AcquireResult> {
-        self.receive();
+    ) -> Decision<L::Key> {
         self.acquires_this_turn += 1;
         if self.acquires_this_turn == ACQUIRES_PER_TURN {
             self.acquires_this_turn = 0;
@@ -142,7 +199,7 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
             ctx.wait(actix::fut::wrap_future(actix_rt::task::yield_now()));
         }
         if !self.lifecycle.is_open() {
-            return self.refuse(AcquireError::ShuttingDown);
+            return Decision::Now(self.refuse(Refusal::ShuttingDown));
         }
         let (now, time) = self.courier.clock.now();
         let (lanes, mut env) = self.split(time);
@@ -153,28 +210,30 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
                     // Nobody waits, but a key is held: the timer sweeps it when idle.
                     self.start_timer(ctx);
                 }
-                Reply::now(Ok(Granted {
+                Decision::Now(Reply::now(Ok(Granted {
                     amount: grant.amount,
                     waited: grant.waited,
                     granted_at: now,
-                }))
+                })))
             }
-            Admission::Refused(error) => {
+            Admission::Refused(refusal) => {
+                let error = AcquireError::from(refusal);
                 debug!("{error}");
-                Reply::now(Err(error))
+                Decision::Now(Reply::now(Err(error)))
             }
             Admission::Wait(ticket) => {
-                self.admitted = Some((key, ticket));
                 self.start_timer(ctx);
-                self.inbox.reply()
+                Decision::Wait(key, ticket)
             }
         }
     }
 
+    /// Refuses a request the core never saw, and counts it.
     #[cold]
-    pub(crate) fn refuse<T>(&mut self, error: AcquireError) -> Reply<Result<T, AcquireError>> {
+    fn refuse<T>(&mut self, refusal: Refusal) -> Reply<Result<T, AcquireError>> {
+        self.stats.record(Event::Refused(&refusal), false);
+        let error = AcquireError::from(refusal);
         debug!("{error}");
-        self.stats.record(Event::Refused(&error), false);
         Reply::now(Err(error))
     }
 
@@ -184,7 +243,6 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         amount: f64,
         ctx: &mut Context<A>,
     ) -> Capacity {
-        self.receive();
         let open = self.lifecycle.is_open();
         let now = self.now();
         let (lanes, mut env) = self.split(now);
@@ -200,13 +258,14 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         estimated: f64,
         ctx: &mut Context<A>,
     ) -> Reply<Result<(), AcquireError>> {
-        self.receive();
         if self.lifecycle.is_closed() {
-            return self.refuse(AcquireError::ShuttingDown);
+            return self.refuse(Refusal::ShuttingDown);
         }
         let now = self.now();
         let (lanes, mut env) = self.split(now);
-        let settled = lanes.reconcile(&mut env, &key, actual, estimated);
+        let settled = lanes
+            .reconcile(&mut env, &key, actual, estimated)
+            .map_err(AcquireError::from);
         match &settled {
             Ok(()) => debug!("settled {actual} against {estimated}"),
             Err(error) => debug!("{error}"),
@@ -220,9 +279,9 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         config: BucketConfig,
         ctx: &mut Context<A>,
     ) {
-        self.receive();
-        let old = *self.rules.config.limits();
-        self.rules.config = config;
+        let old = self.rules.limits;
+        self.config = config;
+        self.rules.limits = *config.limits();
         info!(
             "reconfigured to {} per {:?}",
             config.capacity(),
@@ -236,11 +295,10 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
 
     /// Grants what is due, so that the counters and the queue are current.
     pub(crate) fn catch_up<A: Shelled<Lanes = L>>(&mut self, ctx: &mut Context<A>) {
-        self.receive();
         if self
             .lanes
             .next_wake()
-            .is_some_and(|wake| wake.earliest <= self.now())
+            .is_some_and(|window| window.earliest <= self.now())
         {
             self.serve(ctx);
         }
@@ -251,7 +309,6 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         shutdown: Shutdown,
         ctx: &mut Context<A>,
     ) -> Reply<()> {
-        self.receive();
         if self.lifecycle.is_open() && shutdown.is_graceful() {
             // Grant what is due first: only the rest waits for the drain.
             self.catch_up(ctx);
@@ -274,17 +331,47 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
             }
             ShutdownStep::Draining => {
                 info!("graceful shutdown: serving {waiting} waiters first");
+                self.watch_while_draining();
                 return reply;
             }
         }
         Reply::now(())
     }
 
+    /// Where the bucket cannot watch each head of its queues, watches every waiter for
+    /// the drain, so that callers who left never hold it up.
+    fn watch_while_draining(&mut self) {
+        if self.drain_watch.is_some() || self.lanes.head_caller_mut().is_some() {
+            return;
+        }
+        let drain = Arc::new(DrainWatch::default());
+        let mut watcher = drain.watcher();
+        self.lanes
+            .callers(|key, departures, caller| watcher.watch(key, departures, caller));
+        // Those who left before the drain began were noted as their watch was set; the
+        // timer, which runs while anyone waits, removes them on its next turn, right after
+        // this message (the reply to this shutdown must be delivered first).
+        self.drain_watch = Some(drain);
+    }
+
+    /// Removes the callers that the drain's watch saw leave, and serves those behind them.
+    fn notice_departures<A: Shelled<Lanes = L>>(&mut self, ctx: &mut Context<A>) {
+        let Some(drain) = self.drain_watch.clone() else {
+            return;
+        };
+        let now = self.now();
+        let (lanes, mut env) = self.split(now);
+        for key in drain.take() {
+            lanes.notice_departures(&mut env, &key);
+        }
+        self.settle(ctx);
+    }
+
     /// Serves what is due now, and closes the bucket if that ends a graceful shutdown.
     fn serve<A: Shelled<Lanes = L>>(&mut self, ctx: &mut Context<A>) {
         let now = self.now();
         let (lanes, mut env) = self.split(now);
-        lanes.serve_due(&mut env);
+        lanes.serve(&mut env);
         self.settle(ctx);
     }
 
@@ -307,16 +394,19 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
         }
     }
 
-    /// The timer's turn: serves whenever the alarm fires (or the head's caller gives up);
-    /// ends when nothing is planned.
+    /// The timer's turn: serves whenever the alarm fires (or a caller it watches gives
+    /// up); ends when nothing is planned.
     fn run_timer<A: Shelled<Lanes = L>>(
         &mut self,
         ctx: &mut Context<A>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
+        if let Some(drain) = &self.drain_watch {
+            drain.wake_on_departure(task.waker());
+            self.notice_departures(ctx);
+        }
         loop {
-            self.receive();
-            let Some(wake) = self.lanes.next_wake() else {
+            let Some(window) = self.lanes.next_wake() else {
                 self.alarm.disarm();
                 self.timer_running = false;
                 return Poll::Ready(());
@@ -328,7 +418,7 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
             if !head_left
                 && self
                     .alarm
-                    .poll(&self.courier.clock, wake, task)
+                    .poll(&self.courier.clock, window, task)
                     .is_pending()
             {
                 return Poll::Pending;
@@ -346,8 +436,8 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
 
     /// Answers every waiter and every shutdown that waits; the bucket is closed after.
     pub(crate) fn answer_everyone(&mut self) {
-        self.receive();
         self.lanes.close(&self.courier, &mut self.stats);
+        self.drain_watch = None;
         for inbox in self.lifecycle.close() {
             inbox.send(());
         }
@@ -379,9 +469,9 @@ impl<L: Lanes<Caller = Waiting>> Shell<L> {
 impl<L: Lanes> std::fmt::Debug for Shell<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bucket")
-            .field("config", &self.rules.config)
-            .field("max_queue", &self.rules.max_queue)
-            .field("waiters", &self.stats.queue_len)
+            .field("config", &self.front.config)
+            .field("max_queue", &self.front.rules.max_queue)
+            .field("waiters", &self.front.stats.queue_len)
             .finish_non_exhaustive()
     }
 }
@@ -398,6 +488,6 @@ impl<A: Shelled> ActorFuture<A> for Timer {
         ctx: &mut Context<A>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
-        actor.shell().run_timer(ctx, task)
+        actor.shell().receive().run_timer(ctx, task)
     }
 }

@@ -115,6 +115,11 @@ impl<T> Blocks<T> {
         Some((block, index))
     }
 
+    /// Every element, in order, to change.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.blocks.iter_mut().flatten()
+    }
+
     /// Keeps, in order, the elements for which `keep` is true.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut T) -> bool) {
         for block in &mut self.blocks {

@@ -2,23 +2,23 @@
 
 use std::time::Duration;
 
-use super::{Time, Wide};
+use super::{Refusal, Time, Wide};
 
 /// How far above the capacity a request may reach and still fit, as a fraction of the
 /// capacity: what floating-point rounding needs, and no more.
 ///
 /// The level is kept to twice the precision of a float ([`Wide`]), so it does not drift;
 /// what rounds is the test itself, `level - capacity + amount` brought back to a float,
-/// by a unit in the last place of the capacity, and the wait computed from it. A
-/// tolerance of 8 units (2^-50 of the capacity) absorbs both with room to spare.
+/// by a unit in the last place of the capacity, and the wait computed from it. The
+/// tolerance, 2^-50 of the capacity, is between 4 and 8 units in the last place of the
+/// capacity (exactly 4 when the capacity is a power of two): it absorbs both.
 pub(crate) const ROUNDING: f64 = 4.0 * f64::EPSILON;
 
 /// Capacities above 2^CEILING are computed in units scaled down by a power of two (an
 /// exact operation), so that sums of many full requests stay finite.
 const CEILING: i32 = 900;
 
-/// The numbers the arithmetic needs, derived once from a
-/// [`BucketConfig`](crate::BucketConfig).
+/// The numbers the arithmetic of a bucket needs: its capacity and its leak.
 ///
 /// Every amount inside the core is in scaled units: the caller's amount times `scale`, a
 /// power of two that is 1 for every capacity up to 2^900 (about 8.5e270).
@@ -34,9 +34,18 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The limits of a bucket of `capacity` that leaks `amount` units every `nanos`
-    /// nanoseconds.
-    pub(crate) fn new(capacity: f64, amount: f64, nanos: f64) -> Self {
+    /// A bucket of `capacity` that leaks all of it in `period`.
+    pub(crate) fn per_period(capacity: f64, period: Duration) -> Self {
+        Self::new(capacity, capacity, Time::nanos_f64(period))
+    }
+
+    /// A bucket that leaks `rate` units per second and holds at most `burst`.
+    pub(crate) fn per_second(rate: f64, burst: f64) -> Self {
+        Self::new(burst, rate, 1e9)
+    }
+
+    /// A bucket of `capacity` that leaks `amount` units every `nanos` nanoseconds.
+    fn new(capacity: f64, amount: f64, nanos: f64) -> Self {
         let exponent = capacity.log2().floor() as i32;
         let scale = if exponent > CEILING {
             2f64.powi(CEILING - exponent)
@@ -48,6 +57,22 @@ impl Limits {
             per_nano: Wide::quotient(amount, nanos).scaled(scale),
             tolerance: capacity * scale * ROUNDING,
             scale,
+        }
+    }
+
+    /// The capacity, in the caller's units (exactly as given: the scale is a power of
+    /// two).
+    pub(crate) fn capacity(&self) -> f64 {
+        self.capacity / self.scale
+    }
+
+    /// Whether `amount` can ever be granted: a number from 0 to the capacity.
+    pub(crate) fn check(&self, amount: f64) -> Result<(), Refusal> {
+        let capacity = self.capacity();
+        if (0.0..=capacity).contains(&amount) {
+            Ok(())
+        } else {
+            Err(Refusal::InvalidAmount { amount, capacity })
         }
     }
 
@@ -117,14 +142,15 @@ impl Bucket {
         self.at = now;
     }
 
-    /// `level + scaled - capacity`, scaled: how much must leak before `scaled` fits
-    /// (limitor's `needed_capacity`). In this order no capacity up to `f64::MAX`
+    /// `level + scaled - capacity`, scaled: how much must leak before `scaled` fits. In
+    /// this order no capacity up to `f64::MAX`
     /// overflows: `level - capacity` is at most the debt.
     fn excess(&self, limits: &Limits, scaled: f64) -> f64 {
         self.level.plus(-limits.capacity).plus(scaled).value()
     }
 
-    /// limitor's `needed_capacity` for `amount`, in the caller's units.
+    /// How much must leak before `amount` fits, in the caller's units (negative if it
+    /// fits with room to spare).
     pub(crate) fn needed(&self, limits: &Limits, amount: f64) -> f64 {
         limits.unscaled(self.excess(limits, limits.scaled(amount)))
     }
@@ -195,7 +221,6 @@ fn duration_from_nanos(nanos: f64, round: fn(f64) -> f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BucketConfig;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -206,7 +231,7 @@ mod tests {
     }
 
     fn limits(capacity: f64, period: Duration) -> Limits {
-        *BucketConfig::new(capacity, period).unwrap().limits()
+        Limits::per_period(capacity, period)
     }
 
     #[test]

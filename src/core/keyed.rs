@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::lane::refuse_invalid;
 use super::{
-    Admission, BucketStats, Capacity, Env, Lane, Lanes, Limits, Replies, Schedule, Ticket, Time,
-    Wake,
+    Admission, BucketStats, Capacity, Departures, Env, Lane, Lanes, Limits, Refusal, Replies,
+    Schedule, Ticket, Time, Window,
 };
-use crate::AcquireError;
 
 /// How late the sweep that frees idle keys may come: it loses nothing, so it leaves the
 /// timer free to serve it together with other wake-ups.
@@ -23,10 +22,12 @@ const GROWTH_BEFORE_SWEEP: usize = 1024;
 /// One lane per key, under one timer.
 ///
 /// A lane whose level has leaked to zero and that has nobody waiting cannot be told apart
-/// from a new one, so it is dropped: in a sweep when the timer finds every key seen so
-/// far idle, when the map has doubled since the last sweep, or before the keys are
-/// counted. A key that comes back starts as a new one would, with a full burst. Nothing
-/// is lost or approximated, and nobody has to call anything.
+/// from a new one, so it is not kept: a message that leaves a new key's lane so (a query,
+/// a refusal, a refund, a grant of nothing) adds no key, and a held lane is dropped in a
+/// sweep when the timer finds every key seen so far idle, when the map has doubled since
+/// the last sweep, or before the keys are counted. A key that comes back starts as a new
+/// one would, with a full burst. Nothing is lost or approximated, and nobody has to call
+/// anything.
 #[derive(Debug)]
 pub(crate) struct KeyedLanes<K, C> {
     lanes: HashMap<K, Lane<C>>,
@@ -40,9 +41,10 @@ pub(crate) struct KeyedLanes<K, C> {
     /// The keys held after the last sweep.
     kept: usize,
     evicted: u64,
-    /// [`Lanes::next_wake`] as last computed, until a window or the sweep changes: the
-    /// timer asks at every message.
-    next_wake: Option<Option<Wake>>,
+    /// [`Lanes::next_wake`], brought up to date at the end of every change.
+    next_wake: Option<Window>,
+    /// A lane's window or the sweep changed since `next_wake` was computed.
+    stale: bool,
 }
 
 impl<K, C> Default for KeyedLanes<K, C> {
@@ -55,6 +57,7 @@ impl<K, C> Default for KeyedLanes<K, C> {
             kept: 0,
             evicted: 0,
             next_wake: None,
+            stale: false,
         }
     }
 }
@@ -72,6 +75,11 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
 
     /// Drops every idle key now: those that have leaked to zero with nobody waiting.
     pub(crate) fn sweep(&mut self, limits: &Limits, now: Time) {
+        self.sweep_idle(limits, now);
+        self.refresh();
+    }
+
+    fn sweep_idle(&mut self, limits: &Limits, now: Time) {
         let before = self.lanes.len();
         let mut due: Option<Time> = None;
         self.lanes.retain(|_, lane| {
@@ -85,7 +93,7 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         self.evicted += (before - self.lanes.len()) as u64;
         self.kept = self.lanes.len();
         self.sweep_due = due;
-        self.next_wake = None;
+        self.stale = true;
         // Give memory back after a flood, but not at every ebb of a steady flow.
         if self.lanes.capacity() > 4 * self.lanes.len() {
             self.lanes.shrink_to(2 * self.lanes.len());
@@ -100,33 +108,27 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         key: &K,
         decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
     ) -> T {
-        let lane = match self.lanes.get_mut(key) {
-            Some(lane) => lane,
-            None => return self.with_new_lane(env, key, decide),
+        let Some(lane) = self.lanes.get_mut(key) else {
+            return self.with_new_lane(env, key, decide);
         };
-        let before = lane.plan();
+        let before = lane.next_wake();
         let answer = decide(lane, env);
-        let after = lane.plan();
+        let after = lane.next_wake();
         if after.is_none() {
             lane.release_queue();
             // The next sweep stays where it was planned, so that steady traffic does not
             // keep moving the timer; it plans the one after.
             if self.sweep_due.is_none() {
-                self.sweep_due = Some(lane.empty_at(env.rules.config.limits()));
-                self.next_wake = None;
+                self.sweep_due = Some(lane.empty_at(&env.rules.limits));
+                self.stale = true;
             }
         }
-        if before != after {
-            self.next_wake = None;
-            self.planned =
-                self.planned + usize::from(after.is_some()) - usize::from(before.is_some());
-            if let Some(plan) = after {
-                self.schedule.insert(key.clone(), plan);
-            }
-        }
+        self.track(key, before, after);
         answer
     }
 
+    /// [`with_lane`](Self::with_lane) for a key not held: the lane is kept only if
+    /// `decide` leaves it different from a new one.
     #[cold]
     fn with_new_lane<R: Replies<Caller = C>, T>(
         &mut self,
@@ -134,11 +136,52 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         key: &K,
         decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
     ) -> T {
-        if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
-            self.sweep(env.rules.config.limits(), env.now);
+        let mut lane = Lane::new(env.now);
+        let answer = decide(&mut lane, env);
+        let limits = &env.rules.limits;
+        if lane.is_idle_at(limits, env.now) {
+            return answer;
         }
-        self.lanes.insert(key.clone(), Lane::new(env.now));
-        self.with_lane(env, key, decide)
+        if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
+            self.sweep_idle(limits, env.now);
+        }
+        if self.sweep_due.is_none() {
+            self.sweep_due = Some(lane.empty_at(limits));
+            self.stale = true;
+        }
+        let after = lane.next_wake();
+        self.lanes.insert(key.clone(), lane);
+        self.track(key, None, after);
+        answer
+    }
+
+    /// Notes that `key`'s lane went from the window `before` to `after`.
+    fn track(&mut self, key: &K, before: Option<Window>, after: Option<Window>) {
+        if before != after {
+            self.stale = true;
+            self.planned =
+                self.planned + usize::from(after.is_some()) - usize::from(before.is_some());
+            if let Some(plan) = after {
+                self.schedule.insert(key.clone(), plan);
+            }
+        }
+    }
+
+    /// Brings [`next_wake`](Lanes::next_wake) up to date, if anything changed.
+    fn refresh(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        let lanes = &self.lanes;
+        let plans = self
+            .schedule
+            .next(|key| lanes.get(key).and_then(Lane::next_wake));
+        let sweep = self.sweep_due.map(|due| Window::within(due, SWEEP_SLACK));
+        self.next_wake = match (plans, sweep) {
+            (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
+            (plans, sweep) => plans.or(sweep),
+        };
     }
 }
 
@@ -154,11 +197,9 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         amount: f64,
         timeout: Option<Duration>,
     ) -> Admission {
-        // A request that can never be granted leaves no trace of its key.
-        if let Some(refused) = refuse_invalid(env, amount) {
-            return refused;
-        }
-        self.with_lane(env, key, |lane, env| lane.admit_valid(env, amount, timeout))
+        let admission = self.with_lane(env, key, |lane, env| lane.admit(env, &(), amount, timeout));
+        self.refresh();
+        admission
     }
 
     fn enqueue<R: Replies<Caller = C>>(
@@ -167,51 +208,39 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         key: &K,
         ticket: Ticket,
         caller: C,
+        watch: impl FnOnce(&mut C, &Arc<Departures>),
     ) {
-        self.with_lane(env, key, |lane, env| lane.enqueue(env, ticket, caller));
+        self.with_lane(env, key, |lane, env| {
+            lane.enqueue(env, &(), ticket, caller, watch);
+        });
+        self.refresh();
     }
 
-    fn head_caller_mut(&mut self) -> Option<&mut C> {
-        None // a head per key: too many to watch
+    fn next_wake(&self) -> Option<Window> {
+        self.next_wake
     }
 
-    fn next_wake(&mut self) -> Option<Wake> {
-        if let Some(cached) = self.next_wake {
-            return cached;
-        }
-        let lanes = &self.lanes;
-        let plans = self
-            .schedule
-            .next(|key| lanes.get(key).and_then(Lane::plan));
-        let sweep = self.sweep_due.map(|due| Wake::within(due, SWEEP_SLACK));
-        let next = match (plans, sweep) {
-            (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
-            (plans, sweep) => plans.or(sweep),
-        };
-        self.next_wake = Some(next);
-        next
-    }
-
-    fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        self.next_wake = None;
+    fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
         loop {
             let lanes = &self.lanes;
-            let current = |key: &K| lanes.get(key).and_then(Lane::plan);
+            let current = |key: &K| lanes.get(key).and_then(Lane::next_wake);
             let Some(key) = self.schedule.pop_due(env.now, current) else {
                 break;
             };
             self.with_lane(env, &key, |lane, env| lane.serve(env));
             // Popped from the schedule: back in it even if its window is unchanged.
-            if let Some(plan) = self.lanes.get(&key).and_then(Lane::plan) {
+            if let Some(plan) = self.lanes.get(&key).and_then(Lane::next_wake) {
                 self.schedule.insert(key, plan);
             }
+            self.stale = true;
         }
         let lanes = &self.lanes;
         self.schedule
-            .compact(self.planned, |key| lanes.get(key).and_then(Lane::plan));
+            .compact(self.planned, |key| lanes.get(key).and_then(Lane::next_wake));
         if self.sweep_due.is_some_and(|due| due <= env.now) {
-            self.sweep(env.rules.config.limits(), env.now);
+            self.sweep_idle(&env.rules.limits, env.now);
         }
+        self.refresh();
     }
 
     fn capacity<R: Replies<Caller = C>>(
@@ -221,11 +250,9 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         amount: f64,
         open: bool,
     ) -> Capacity {
-        if !self.lanes.contains_key(key) {
-            // An unknown key is a new bucket, and stays unknown.
-            return Lane::new(env.now).capacity(env, amount, open);
-        }
-        self.with_lane(env, key, |lane, env| lane.capacity(env, amount, open))
+        let capacity = self.with_lane(env, key, |lane, env| lane.capacity(env, &(), amount, open));
+        self.refresh();
+        capacity
     }
 
     fn reconcile<R: Replies<Caller = C>>(
@@ -234,25 +261,30 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         key: &K,
         actual: f64,
         estimated: f64,
-    ) -> Result<(), AcquireError> {
-        self.with_lane(env, key, |lane, env| lane.reconcile(env, actual, estimated))
+    ) -> Result<(), Refusal> {
+        let settled = self.with_lane(env, key, |lane, env| {
+            lane.reconcile(env, &(), actual, estimated)
+        });
+        self.refresh();
+        settled
     }
 
     fn reconfigure<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
         self.schedule.clear();
         self.planned = 0;
         self.sweep_due = None;
-        self.next_wake = None;
-        let limits = env.rules.config.limits();
+        let limits = &env.rules.limits;
         for (key, lane) in &mut self.lanes {
             lane.reconfigure(env, old);
-            if let Some(plan) = lane.plan() {
+            if let Some(plan) = lane.next_wake() {
                 self.schedule.insert(key.clone(), plan);
                 self.planned += 1;
             }
             let empty_at = lane.empty_at(limits);
             self.sweep_due = Some(self.sweep_due.map_or(empty_at, |due| due.max(empty_at)));
         }
+        self.stale = true;
+        self.refresh();
     }
 
     fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
@@ -262,6 +294,28 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         }
         self.schedule.clear();
         self.planned = 0;
-        self.next_wake = None;
+        self.stale = true;
+        self.refresh();
+    }
+
+    fn head_caller_mut(&mut self) -> Option<&mut C> {
+        None // a head per key: too many to watch
+    }
+
+    fn callers(&mut self, mut watch: impl FnMut(&K, &Arc<Departures>, &mut C)) {
+        for (key, lane) in &mut self.lanes {
+            if let Some((departures, callers)) = lane.callers_mut() {
+                for caller in callers {
+                    watch(key, departures, caller);
+                }
+            }
+        }
+    }
+
+    fn notice_departures<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, key: &K) {
+        if self.lanes.contains_key(key) {
+            self.with_lane(env, key, |lane, env| lane.forget_departed(env));
+            self.refresh();
+        }
     }
 }

@@ -7,106 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::queue::{Departures, Queue, Waiter};
-use super::{Bucket, BucketStats, Event, Limits, Time, Wake};
-use crate::{AcquireError, BucketConfig};
-
-/// How a front end answers the callers who wait in its lanes.
-pub(crate) trait Replies {
-    /// Whatever carries the answer back to one waiting caller.
-    type Caller;
-
-    /// Whether the caller has given up: nobody would hear an answer.
-    fn is_gone(&self, caller: &Self::Caller) -> bool;
-
-    /// Answers the caller; false if nobody heard it, in which case a grant is not made.
-    fn send(&self, caller: &mut Self::Caller, answer: Result<Grant, AcquireError>) -> bool;
-
-    /// Has `departures` set when the caller gives up, for a caller who has just joined a
-    /// queue.
-    fn watch(&self, caller: &mut Self::Caller, departures: &Arc<Departures>);
-}
-
-/// A grant, on the core's clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Grant {
-    pub(crate) amount: f64,
-    pub(crate) waited: Duration,
-    pub(crate) at: Time,
-}
-
-/// What every lane of a front end obeys.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Rules {
-    pub(crate) config: BucketConfig,
-    /// The most waiters a lane holds; 0 is unbounded.
-    pub(crate) max_queue: usize,
-}
-
-impl Rules {
-    fn limits(&self) -> &Limits {
-        self.config.limits()
-    }
-}
-
-/// What a lane's methods need besides the lane: the rules, how to answer, the counters to
-/// keep, and the time.
-pub(crate) struct Env<'a, R> {
-    pub(crate) rules: &'a Rules,
-    pub(crate) replies: &'a R,
-    pub(crate) stats: &'a mut BucketStats,
-    pub(crate) now: Time,
-}
-
-/// The lane's decision on a request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Admission {
-    /// Granted at once.
-    Granted(Grant),
-    /// Refused at once.
-    Refused(AcquireError),
-    /// It may wait: queue it, with [`Lane::enqueue`], as soon as its caller is known
-    /// and before anything else happens to the lane.
-    Wait(Ticket),
-}
-
-/// A request admitted to wait.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Ticket {
-    amount: f64,
-    received: Time,
-    deadline: Option<Time>,
-}
-
-impl Ticket {
-    /// The amount the request asks for.
-    pub(crate) fn amount(&self) -> f64 {
-        self.amount
-    }
-}
-
-/// The answer to [`CapacityInfo`](crate::CapacityInfo): limitor's pair, and the queue.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct Capacity {
-    /// Whether `amount` fits in the bucket now: `needed_capacity <= 0`, to rounding.
-    /// An [`Acquire`](crate::Acquire) is granted at once only if it fits and nobody waits
-    /// ahead of it.
-    pub has_capacity: bool,
-    /// `level + amount - capacity`: how much must leak before `amount` fits.
-    pub needed_capacity: f64,
-    /// The bucket's level now.
-    pub level: f64,
-    /// How many requests wait in the queue (callers who gave up are not counted).
-    pub waiters: usize,
-    /// The sum of their amounts.
-    pub queued_amount: f64,
-    /// How long an [`Acquire`](crate::Acquire) of `amount` sent now would wait behind the
-    /// queue; `None` if it would never be granted (an invalid amount, or a bucket shut
-    /// down). A full queue (`max_queue`) is not counted here.
-    pub wait: Option<Duration>,
-}
+use super::{
+    Admission, Bucket, BucketStats, Capacity, Env, Event, Grant, Lanes, Limits, Refusal, Replies,
+    Rules, Ticket, Time, Window,
+};
 
 /// One bucket and the callers who wait on it.
+///
+/// Its decisions are the methods of [`Lanes`], under the key `()`; the inherent methods
+/// are what [`KeyedLanes`](super::KeyedLanes) needs besides, to hold many lanes.
 #[derive(Debug)]
 pub(crate) struct Lane<C> {
     bucket: Bucket,
@@ -123,25 +32,21 @@ impl<C> Lane<C> {
         }
     }
 
-    /// When the lane next needs serving; `None` while nobody waits.
-    pub(crate) fn plan(&self) -> Option<Wake> {
-        self.queue.as_ref().and_then(|queue| queue.plan)
-    }
-
     /// How many wait.
     pub(crate) fn waiting(&self) -> usize {
         self.queue.as_ref().map_or(0, |queue| queue.len())
     }
 
-    /// The first waiter's caller, if anyone waits.
-    pub(crate) fn head_caller_mut(&mut self) -> Option<&mut C> {
-        self.queue.as_mut()?.front_caller_mut()
-    }
-
-    /// The signal that someone deep in the queue left, if anyone waits.
-    #[cfg(test)]
-    pub(crate) fn departures(&self) -> Option<&Arc<Departures>> {
-        self.queue.as_ref().map(|queue| queue.departures())
+    /// The flag that the front end raises when a caller of this lane gives up, and those
+    /// callers; `None` while nobody waits.
+    pub(crate) fn callers_mut(
+        &mut self,
+    ) -> Option<(&Arc<Departures>, impl Iterator<Item = &mut C>)> {
+        let queue = self
+            .queue
+            .as_deref_mut()
+            .filter(|queue| !queue.is_empty())?;
+        Some(queue.callers_mut())
     }
 
     /// Whether the lane is indistinguishable from a new one at `now`: nobody waits and
@@ -165,33 +70,18 @@ impl<C> Lane<C> {
     fn queue_is_empty(&self) -> bool {
         self.queue.as_ref().is_none_or(|queue| queue.is_empty())
     }
-}
 
-impl<C> Lane<C> {
     /// Brings the lane up to `now` on the way through a message: serves it if its window
     /// has opened, and otherwise only leaks.
-    pub(crate) fn catch_up<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        match self.plan() {
-            Some(wake) if wake.earliest <= env.now => self.serve(env),
-            _ => self.bucket.leak(env.rules.limits(), env.now),
+    fn catch_up<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        match self.next_wake() {
+            Some(window) if window.earliest <= env.now => self.serve(env),
+            _ => self.bucket.leak(&env.rules.limits, env.now),
         }
     }
 
-    /// Decides on a request for `amount` that may wait `timeout` (`None`: as long as it
-    /// takes). The lane is brought up to now first.
-    pub(crate) fn admit<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        amount: f64,
-        timeout: Option<Duration>,
-    ) -> Admission {
-        match refuse_invalid(env, amount) {
-            Some(refused) => refused,
-            None => self.admit_valid(env, amount, timeout),
-        }
-    }
-
-    /// [`admit`](Self::admit), for an amount already found valid.
+    /// [`Lanes::admit`], for an amount already found valid. The lane is brought up to now
+    /// first.
     pub(crate) fn admit_valid<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -199,7 +89,7 @@ impl<C> Lane<C> {
         timeout: Option<Duration>,
     ) -> Admission {
         self.catch_up(env);
-        let limits = env.rules.limits();
+        let limits = &env.rules.limits;
         if self.queue_is_empty() && self.bucket.fits(limits, limits.scaled(amount)) {
             self.bucket.fill(limits.scaled(amount));
             let grant = Grant {
@@ -219,8 +109,8 @@ impl<C> Lane<C> {
         self.admit_to_wait(env, amount, timeout)
     }
 
-    /// The rest of [`admit`](Self::admit), for a request that does not fit at once: kept
-    /// apart so that the path of a request that fits stays short.
+    /// The rest of [`admit_valid`](Self::admit_valid), for a request that does not fit at
+    /// once: kept apart so that the path of a request that fits stays short.
     #[inline(never)]
     fn admit_to_wait<R: Replies<Caller = C>>(
         &mut self,
@@ -228,13 +118,13 @@ impl<C> Lane<C> {
         amount: f64,
         timeout: Option<Duration>,
     ) -> Admission {
-        if let Some(error) = self.refusal(env.rules, amount, timeout) {
+        if let Some(refusal) = self.refusal(env.rules, amount, timeout) {
             if self.forget_departed(env) {
                 // Without the callers who left, the request may fit at once, or wait.
                 return self.admit_valid(env, amount, timeout);
             }
-            env.stats.record(Event::Refused(&error), false);
-            return Admission::Refused(error);
+            env.stats.record(Event::Refused(&refusal), false);
+            return Admission::Refused(refusal);
         }
         Admission::Wait(Ticket {
             amount,
@@ -247,18 +137,13 @@ impl<C> Lane<C> {
     }
 
     /// Why a request that cannot be granted at once may not wait, if it may not.
-    fn refusal(
-        &self,
-        rules: &Rules,
-        amount: f64,
-        timeout: Option<Duration>,
-    ) -> Option<AcquireError> {
-        let limits = rules.limits();
+    fn refusal(&self, rules: &Rules, amount: f64, timeout: Option<Duration>) -> Option<Refusal> {
+        let limits = &rules.limits;
         if let Some(timeout) = timeout {
             let queued = self.queue.as_ref().map_or(0.0, |queue| queue.queued());
             let wait = self.bucket.wait(limits, queued + limits.scaled(amount));
             if wait > timeout {
-                return Some(AcquireError::Timeout {
+                return Some(Refusal::Timeout {
                     amount,
                     timeout,
                     retry_after: wait,
@@ -266,7 +151,7 @@ impl<C> Lane<C> {
             }
         }
         if rules.max_queue != 0 && self.waiting() >= rules.max_queue {
-            return Some(AcquireError::QueueFull {
+            return Some(Refusal::QueueFull {
                 max_queue: rules.max_queue,
                 retry_after: self.head_wait(limits),
             });
@@ -284,42 +169,96 @@ impl<C> Lane<C> {
             })
     }
 
-    /// Queues the request admitted by `ticket`, whose answer goes to `caller`.
-    pub(crate) fn enqueue<R: Replies<Caller = C>>(
+    fn replan(&mut self, limits: &Limits, now: Time) {
+        let Some(queue) = self.queue.as_deref_mut() else {
+            return;
+        };
+        queue.drop_answered_front(limits);
+        let head = queue.front().map(|head| limits.scaled(head.amount));
+        let grant = head.map(|head| {
+            let due = now.after(self.bucket.wait(limits, head));
+            // Once the head fits, the level is the capacity less its amount: that long
+            // the bucket can stand without running dry.
+            Window::within(due, limits.time_to_leak(limits.scaled_capacity() - head))
+        });
+        let expiry = queue.next_expiry().map(Window::at);
+        queue.plan = match (grant, expiry) {
+            (Some(grant), Some(expiry)) => Some(grant.and(expiry)),
+            (grant, expiry) => grant.or(expiry),
+        };
+    }
+
+    /// Removes the waiters whose callers have left since the last look; true if any
+    /// was, and then the lane has been served again.
+    pub(crate) fn forget_departed<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) -> bool {
+        let removed = self
+            .queue
+            .as_deref_mut()
+            .is_some_and(|queue| remove_departed(queue, env));
+        if removed {
+            self.serve(env);
+        }
+        removed
+    }
+}
+
+/// A single bucket: one lane, under the key `()`.
+impl<C> Lanes for Lane<C> {
+    type Key = ();
+    type Caller = C;
+
+    fn admit<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
+        (): &(),
+        amount: f64,
+        timeout: Option<Duration>,
+    ) -> Admission {
+        match refuse_invalid(env, amount) {
+            Some(refused) => refused,
+            None => self.admit_valid(env, amount, timeout),
+        }
+    }
+
+    fn enqueue<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        (): &(),
         ticket: Ticket,
         caller: C,
+        watch: impl FnOnce(&mut C, &Arc<Departures>),
     ) {
-        let limits = env.rules.limits();
+        let limits = &env.rules.limits;
+        let expires_at = ticket
+            .deadline
+            .map(|deadline| deadline.after(env.rules.expiry_grace));
+        env.stats.record(Event::Queued, false);
         let queue = self.queue.get_or_insert_with(Box::default);
         queue.push(
             limits,
             ticket.amount,
             ticket.received,
             ticket.deadline,
+            expires_at,
             caller,
         );
-        let departures = Arc::clone(queue.departures());
-        if let Some(caller) = queue.back_caller_mut() {
-            env.replies.watch(caller, &departures);
+        if let Some((caller, departures)) = queue.last_queued() {
+            watch(caller, departures);
         }
-        let first = queue.len() == 1;
-        env.stats.record(Event::Queued, false);
-        if first {
+        if queue.len() == 1 {
             self.replan(limits, env.now);
-        } else if let (Some(queue), Some(deadline)) = (self.queue.as_deref_mut(), ticket.deadline) {
+        } else if let (Some(plan), Some(expires_at)) = (queue.plan, expires_at) {
             // The head's window stands; the new waiter's expiry may only close it sooner.
-            if let Some(plan) = queue.plan {
-                queue.plan = Some(plan.and(Wake::at(deadline.after(crate::TIMER_TICK))));
-            }
+            queue.plan = Some(plan.and(Window::at(expires_at)));
         }
     }
 
-    /// Serves the lane at `now`: grants, in order, every waiter that fits, answers those
-    /// whose deadlines have passed, and plans the next wake-up.
-    pub(crate) fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        let limits = env.rules.limits();
+    fn next_wake(&self) -> Option<Window> {
+        self.queue.as_ref().and_then(|queue| queue.plan)
+    }
+
+    fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        let limits = &env.rules.limits;
         self.bucket.leak(limits, env.now);
         let Some(queue) = self.queue.as_deref_mut() else {
             return;
@@ -335,51 +274,18 @@ impl<C> Lane<C> {
         self.replan(limits, env.now);
     }
 
-    fn replan(&mut self, limits: &Limits, now: Time) {
-        let Some(queue) = self.queue.as_deref_mut() else {
-            return;
-        };
-        queue.drop_answered_front(limits);
-        let head = queue.front().map(|head| limits.scaled(head.amount));
-        let grant = head.map(|head| {
-            let due = now.after(self.bucket.wait(limits, head));
-            // Once the head fits, the level is the capacity less its amount: that long
-            // the bucket can stand without running dry.
-            Wake::within(due, limits.time_to_leak(limits.scaled_capacity() - head))
-        });
-        let expiry = queue.next_expiry().map(Wake::at);
-        queue.plan = match (grant, expiry) {
-            (Some(grant), Some(expiry)) => Some(grant.and(expiry)),
-            (grant, expiry) => grant.or(expiry),
-        };
-    }
-
-    /// Removes the waiters whose callers have left since the last look; true if any
-    /// was, and then the lane has been served again.
-    fn forget_departed<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) -> bool {
-        let removed = self
-            .queue
-            .as_deref_mut()
-            .is_some_and(|queue| remove_departed(queue, env));
-        if removed {
-            self.serve(env);
-        }
-        removed
-    }
-
-    /// limitor's `capacity_info` for `amount`, and the queue; `open` says whether the
-    /// bucket still grants.
-    pub(crate) fn capacity<R: Replies<Caller = C>>(
+    fn capacity<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
+        (): &(),
         amount: f64,
         open: bool,
     ) -> Capacity {
         self.catch_up(env);
         self.forget_departed(env);
-        let limits = env.rules.limits();
+        let limits = &env.rules.limits;
         let queued = self.queue.as_ref().map_or(0.0, |queue| queue.queued());
-        let valid = env.rules.config.check_amount(amount).is_ok();
+        let valid = limits.check(amount).is_ok();
         Capacity {
             has_capacity: self.bucket.fits(limits, limits.scaled(amount)),
             needed_capacity: self.bucket.needed(limits, amount),
@@ -390,23 +296,24 @@ impl<C> Lane<C> {
         }
     }
 
-    /// Settles a request acquired as `estimated` that really cost `actual`: refunds or
-    /// charges the difference at once, then serves the lane.
-    pub(crate) fn reconcile<R: Replies<Caller = C>>(
+    fn reconcile<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
+        (): &(),
         actual: f64,
         estimated: f64,
-    ) -> Result<(), AcquireError> {
-        let capacity = env.rules.config.capacity();
-        let invalid = |amount| AcquireError::InvalidAmount { amount, capacity };
+    ) -> Result<(), Refusal> {
+        let limits = &env.rules.limits;
+        let invalid = |amount| Refusal::InvalidAmount {
+            amount,
+            capacity: limits.capacity(),
+        };
         let result = if let Some(cost) = [actual, estimated]
             .into_iter()
             .find(|cost| !(cost.is_finite() && *cost >= 0.0))
         {
             Err(invalid(cost))
         } else {
-            let limits = env.rules.limits();
             self.bucket.leak(limits, env.now);
             let difference = actual - estimated;
             if (self.bucket.level(limits) + difference).is_finite() {
@@ -422,34 +329,27 @@ impl<C> Lane<C> {
                 Err(invalid(actual))
             }
         };
-        if let Err(error) = &result {
-            env.stats.record(Event::Refused(error), false);
+        if let Err(refusal) = &result {
+            env.stats.record(Event::Refused(refusal), false);
         }
         result
     }
 
-    /// Switches from the limits `old` to `env.rules` from now on: the level is kept
-    /// (leaked at the old rate up to now), waiters above the new capacity are answered
-    /// [`AcquireError::InvalidAmount`], and the lane is served at the new rate.
-    pub(crate) fn reconfigure<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        old: &Limits,
-    ) {
-        let limits = env.rules.limits();
+    fn reconfigure<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
+        let limits = &env.rules.limits;
         self.bucket.leak(old, env.now);
         self.bucket.rescale(old, limits);
         if let Some(queue) = self.queue.as_deref_mut() {
-            let capacity = env.rules.config.capacity();
+            let capacity = limits.capacity();
             let (replies, stats) = (env.replies, &mut *env.stats);
             queue.remove_where(limits, |waiter| {
                 let too_big = waiter.amount > capacity;
                 if too_big {
-                    let error = AcquireError::InvalidAmount {
+                    let refusal = Refusal::InvalidAmount {
                         amount: waiter.amount,
                         capacity,
                     };
-                    answer_out_of_turn(replies, stats, waiter, error);
+                    answer_out_of_turn(replies, stats, waiter, refusal);
                 }
                 too_big
             });
@@ -457,25 +357,40 @@ impl<C> Lane<C> {
         self.serve(env);
     }
 
-    /// Answers every waiter [`AcquireError::ShuttingDown`] and forgets them.
-    pub(crate) fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
+    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
         if let Some(queue) = self.queue.as_deref_mut() {
             for mut waiter in queue.take_all() {
-                answer_out_of_turn(replies, stats, &mut waiter, AcquireError::ShuttingDown);
+                answer_out_of_turn(replies, stats, &mut waiter, Refusal::ShuttingDown);
             }
         }
+    }
+
+    fn head_caller_mut(&mut self) -> Option<&mut C> {
+        self.queue.as_mut()?.front_caller_mut()
+    }
+
+    fn callers(&mut self, mut watch: impl FnMut(&(), &Arc<Departures>, &mut C)) {
+        if let Some((departures, callers)) = self.callers_mut() {
+            for caller in callers {
+                watch(&(), departures, caller);
+            }
+        }
+    }
+
+    fn notice_departures<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, (): &()) {
+        self.forget_departed(env);
     }
 }
 
 /// The refusal of an amount that can never be granted, counted; `None` for a valid one.
-pub(crate) fn refuse_invalid<R>(env: &mut Env<'_, R>, amount: f64) -> Option<Admission> {
-    let error = env.rules.config.check_amount(amount).err()?;
-    env.stats.record(Event::Refused(&error), false);
-    Some(Admission::Refused(error))
+fn refuse_invalid<R>(env: &mut Env<'_, R>, amount: f64) -> Option<Admission> {
+    let refusal = env.rules.limits.check(amount).err()?;
+    env.stats.record(Event::Refused(&refusal), false);
+    Some(Admission::Refused(refusal))
 }
 
 /// Removes the waiters whose callers have left, if any may have since the last look (the
-/// head is looked at, the rest only when the departure signal says so); true if any was.
+/// head is looked at, the rest only when the departure flag says so); true if any was.
 fn remove_departed<R: Replies>(queue: &mut Queue<R::Caller>, env: &mut Env<'_, R>) -> bool {
     let head_left = queue
         .front()
@@ -485,7 +400,7 @@ fn remove_departed<R: Replies>(queue: &mut Queue<R::Caller>, env: &mut Env<'_, R
     }
     let mut removed = false;
     let stats = &mut *env.stats;
-    queue.remove_where(env.rules.limits(), |waiter| {
+    queue.remove_where(&env.rules.limits, |waiter| {
         let gone = env.replies.is_gone(&waiter.caller);
         if gone {
             stats.record(Event::Cancelled, true);
@@ -503,7 +418,7 @@ fn grant_fitting<R: Replies>(
     bucket: &mut Bucket,
     env: &mut Env<'_, R>,
 ) {
-    let limits = env.rules.limits();
+    let limits = &env.rules.limits;
     while let Some(head) = queue.front() {
         let answered = head.is_answered();
         let fits = !answered && bucket.fits(limits, limits.scaled(head.amount));
@@ -535,38 +450,39 @@ fn grant_fitting<R: Replies>(
     }
 }
 
-/// Answers `Timeout` to the waiters whose deadlines passed a tick ago; true if any.
-/// This happens only after a debt or a slower reconfiguration: a request is admitted only
-/// when its projected grant meets its deadline.
+/// Answers `Timeout` to the waiters that have expired (their deadline and the front end's
+/// grace have passed); true if any. This happens only after a debt or a slower
+/// reconfiguration: a request is admitted only when its projected grant meets its
+/// deadline.
 fn expire<R: Replies>(queue: &mut Queue<R::Caller>, bucket: &Bucket, env: &mut Env<'_, R>) -> bool {
     let mut expired = false;
-    let limits = env.rules.limits();
+    let limits = &env.rules.limits;
     let (replies, stats) = (env.replies, &mut *env.stats);
     queue.expire(limits, env.now, |waiter, queued| {
-        let error = AcquireError::Timeout {
+        let refusal = Refusal::Timeout {
             amount: waiter.amount,
             timeout: waiter
                 .deadline
                 .map_or(Duration::ZERO, |deadline| deadline.since(waiter.received)),
             retry_after: bucket.wait(limits, queued + limits.scaled(waiter.amount)),
         };
-        answer_out_of_turn(replies, stats, waiter, error);
+        answer_out_of_turn(replies, stats, waiter, refusal);
         expired = true;
     });
     expired
 }
 
-/// Answers `waiter` out of turn with `error`: counted as that refusal, or as cancelled if
-/// its caller has gone.
+/// Answers `waiter` out of turn with `refusal`: counted as that refusal, or as cancelled
+/// if its caller has gone.
 fn answer_out_of_turn<R: Replies>(
     replies: &R,
     stats: &mut BucketStats,
     waiter: &mut Waiter<R::Caller>,
-    error: AcquireError,
+    refusal: Refusal,
 ) {
-    let refusal = error.clone();
-    if replies.send(&mut waiter.caller, Err(error)) {
-        stats.record(Event::Refused(&refusal), true);
+    let counted = refusal.clone();
+    if replies.send(&mut waiter.caller, Err(refusal)) {
+        stats.record(Event::Refused(&counted), true);
     } else {
         stats.record(Event::Cancelled, true);
     }

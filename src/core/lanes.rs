@@ -1,9 +1,11 @@
 //! What a front end drives: one lane, or one lane per key under one timer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Admission, BucketStats, Capacity, Env, Lane, Limits, Replies, Ticket, Wake};
-use crate::AcquireError;
+use super::{
+    Admission, BucketStats, Capacity, Departures, Env, Limits, Refusal, Replies, Ticket, Window,
+};
 
 /// The lanes of a front end, as its shell drives them: requests come in with a key (`()`
 /// for a single bucket), the lanes decide, and the timer serves them when their window
@@ -14,7 +16,8 @@ pub(crate) trait Lanes {
     /// Whatever carries an answer back to a waiting caller.
     type Caller;
 
-    /// Decides on a request for `amount` under `key`: see [`Lane::admit`].
+    /// Decides on a request for `amount` under `key` that may wait `timeout` (`None`: as
+    /// long as it takes).
     fn admit<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -23,26 +26,27 @@ pub(crate) trait Lanes {
         timeout: Option<Duration>,
     ) -> Admission;
 
-    /// Queues the request `ticket`, admitted under `key`, whose answer goes to `caller`.
+    /// Queues the request `ticket`, admitted under `key`, whose answer goes to `caller`,
+    /// and hands the queued caller to `watch` with the flag of its queue: a front end
+    /// that can notice a caller leave raises that flag then.
     fn enqueue<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &Self::Key,
         ticket: Ticket,
         caller: Self::Caller,
+        watch: impl FnOnce(&mut Self::Caller, &Arc<Departures>),
     );
 
-    /// The caller at the head of the queue, for a front end that watches it; `None` where
-    /// there are too many heads to watch.
-    fn head_caller_mut(&mut self) -> Option<&mut Self::Caller>;
+    /// When the timer next needs to serve; `None` while nothing is planned.
+    fn next_wake(&self) -> Option<Window>;
 
-    /// When the timer next needs to serve.
-    fn next_wake(&mut self) -> Option<Wake>;
+    /// Serves what is due at `env.now`: grants, in order, every waiter that fits, answers
+    /// those whose deadlines have passed, and plans the next wake-up.
+    fn serve<R: Replies<Caller = Self::Caller>>(&mut self, env: &mut Env<'_, R>);
 
-    /// Serves what is due at `env.now` (the timer fired, or a head's caller left).
-    fn serve_due<R: Replies<Caller = Self::Caller>>(&mut self, env: &mut Env<'_, R>);
-
-    /// The capacity of `key`'s bucket: see [`Lane::capacity`].
+    /// The level, the queue and the wait for `amount` under `key`, after granting what is
+    /// due; `open` says whether the bucket still grants.
     fn capacity<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -51,88 +55,42 @@ pub(crate) trait Lanes {
         open: bool,
     ) -> Capacity;
 
-    /// Settles a cost under `key`: see [`Lane::reconcile`].
+    /// Settles a request under `key` acquired as `estimated` that really cost `actual`:
+    /// refunds or charges the difference at once, then serves.
     fn reconcile<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &Self::Key,
         actual: f64,
         estimated: f64,
-    ) -> Result<(), AcquireError>;
+    ) -> Result<(), Refusal>;
 
-    /// Switches every lane from the limits `old` to `env.rules`.
+    /// Switches every lane from the limits `old` to `env.rules` from now on: the level is
+    /// kept (leaked at the old rate up to now), waiters above the new capacity are refused
+    /// as invalid, and the lanes are served at the new rate.
     fn reconfigure<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         old: &Limits,
     );
 
-    /// Answers every waiter [`AcquireError::ShuttingDown`].
+    /// Answers every waiter [`Refusal::ShuttingDown`] and forgets them.
     fn close<R: Replies<Caller = Self::Caller>>(&mut self, replies: &R, stats: &mut BucketStats);
-}
 
-/// A single bucket: one lane, under the key `()`.
-impl<C> Lanes for Lane<C> {
-    type Key = ();
-    type Caller = C;
+    /// The caller at the head of the queue, for a front end that watches it; `None` where
+    /// there are too many heads to watch.
+    fn head_caller_mut(&mut self) -> Option<&mut Self::Caller>;
 
-    fn admit<R: Replies<Caller = C>>(
+    /// Hands every waiting caller to `watch`, with its key and its queue's flag, the
+    /// callers of one queue one after another: for a front end that must notice any of
+    /// them leave.
+    fn callers(&mut self, watch: impl FnMut(&Self::Key, &Arc<Departures>, &mut Self::Caller));
+
+    /// A caller under `key` has left, the front end saw: the callers who left are
+    /// removed, and those behind them served.
+    fn notice_departures<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
-        (): &(),
-        amount: f64,
-        timeout: Option<Duration>,
-    ) -> Admission {
-        Lane::admit(self, env, amount, timeout)
-    }
-
-    fn enqueue<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        (): &(),
-        ticket: Ticket,
-        caller: C,
-    ) {
-        Lane::enqueue(self, env, ticket, caller);
-    }
-
-    fn head_caller_mut(&mut self) -> Option<&mut C> {
-        Lane::head_caller_mut(self)
-    }
-
-    fn next_wake(&mut self) -> Option<Wake> {
-        self.plan()
-    }
-
-    fn serve_due<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        self.serve(env);
-    }
-
-    fn capacity<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        (): &(),
-        amount: f64,
-        open: bool,
-    ) -> Capacity {
-        Lane::capacity(self, env, amount, open)
-    }
-
-    fn reconcile<R: Replies<Caller = C>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        (): &(),
-        actual: f64,
-        estimated: f64,
-    ) -> Result<(), AcquireError> {
-        Lane::reconcile(self, env, actual, estimated)
-    }
-
-    fn reconfigure<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
-        Lane::reconfigure(self, env, old);
-    }
-
-    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
-        Lane::close(self, replies, stats);
-    }
+        key: &Self::Key,
+    );
 }

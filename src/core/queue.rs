@@ -4,11 +4,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Wake;
 
 use super::blocks::Blocks;
-use super::{Limits, Time, Wake as WakeWindow};
-use crate::TIMER_TICK;
+use super::{Limits, Time, Window};
 
 /// A request that could not be granted at once, and whoever waits for its answer.
 #[derive(Debug)]
@@ -29,40 +27,30 @@ impl<C> Waiter<C> {
     }
 }
 
-/// Set when a caller waiting deep in a queue gives up.
+/// A flag that the front end raises when a caller waiting in a queue may have given up,
+/// from whatever thread notices it.
 ///
-/// The front end registers it as the waker of each caller's reply channel, so that a
-/// decision that depends on who still waits (a refusal, a [`CapacityInfo`]) passes over
-/// the queue only when someone has left since the last pass.
-///
-/// [`CapacityInfo`]: crate::CapacityInfo
+/// A decision that depends on who still waits (a refusal, a report of the capacity)
+/// passes over the queue only when the flag has been raised since the last pass.
 #[derive(Debug, Default)]
 pub(crate) struct Departures(AtomicBool);
 
 impl Departures {
-    /// Whether someone has left since the last call.
+    /// Notes that a caller of the queue may have given up.
+    pub(crate) fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the flag was raised since the last call.
     fn take(&self) -> bool {
         self.0.swap(false, Ordering::Relaxed)
     }
 }
 
-impl Wake for Departures {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 /// The waiters in arrival order, with the sum of their amounts and their deadlines.
 ///
-/// A waiter answered out of turn (at its deadline) stays in place, marked, until it
+/// A waiter answered out of turn (when it expired) stays in place, marked, until it
 /// reaches the head: removing it from the middle would cost a pass over the queue.
-///
-/// A waiter expires one [`TIMER_TICK`] after its deadline: a grant that a timer makes
-/// late by less than that is still a grant.
 #[derive(Debug)]
 pub(crate) struct Queue<C> {
     waiters: Blocks<Waiter<C>>,
@@ -75,7 +63,7 @@ pub(crate) struct Queue<C> {
     expiries: BinaryHeap<Reverse<(Time, u64)>>,
     departures: Arc<Departures>,
     /// When the queue next needs its lane served, as last planned.
-    pub(crate) plan: Option<WakeWindow>,
+    pub(crate) plan: Option<Window>,
 }
 
 impl<C> Default for Queue<C> {
@@ -117,27 +105,43 @@ impl<C> Queue<C> {
         (!front.answered).then_some(&mut front.caller)
     }
 
-    /// The caller of the waiter queued last.
-    pub(crate) fn back_caller_mut(&mut self) -> Option<&mut C> {
-        self.waiters.back_mut().map(|waiter| &mut waiter.caller)
+    /// The caller of the waiter queued last, and the flag raised when a caller leaves.
+    pub(crate) fn last_queued(&mut self) -> Option<(&mut C, &Arc<Departures>)> {
+        let waiter = self.waiters.back_mut()?;
+        Some((&mut waiter.caller, &self.departures))
     }
 
+    /// The flag raised when a caller leaves, and the callers of the waiters not yet
+    /// answered, in order.
+    pub(crate) fn callers_mut(&mut self) -> (&Arc<Departures>, impl Iterator<Item = &mut C>) {
+        let callers = self
+            .waiters
+            .iter_mut()
+            .filter(|waiter| !waiter.answered)
+            .map(|waiter| &mut waiter.caller);
+        (&self.departures, callers)
+    }
+
+    #[cfg(test)]
     pub(crate) fn departures(&self) -> &Arc<Departures> {
         &self.departures
     }
 
+    /// Queues a waiter whose timeout runs out at `deadline` and who is answered `Timeout`
+    /// at `expires_at`, if it still waits then.
     pub(crate) fn push(
         &mut self,
         limits: &Limits,
         amount: f64,
         received: Time,
         deadline: Option<Time>,
+        expires_at: Option<Time>,
         caller: C,
     ) {
         let id = self.next_id;
         self.next_id += 1;
-        if let Some(deadline) = deadline {
-            self.expiries.push(Reverse((expiry(deadline), id)));
+        if let Some(expires_at) = expires_at {
+            self.expiries.push(Reverse((expires_at, id)));
         }
         self.queued += limits.scaled(amount);
         self.waiters.push_back(Waiter {
@@ -270,25 +274,26 @@ impl<C> Queue<C> {
     }
 }
 
-/// When a waiter with this deadline expires.
-fn expiry(deadline: Time) -> Time {
-    deadline.after(TIMER_TICK)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::BucketConfig;
 
     #[test]
     fn granted_waiters_leave_no_pile_of_expiries_and_the_rest_still_expire() {
-        let limits = *BucketConfig::default().limits();
+        let limits = Limits::per_period(10.0, Duration::from_secs(1));
         let mut queue = Queue::default();
         let deadline = |i: u64| Time::since_epoch(Duration::from_millis(1000 - i));
         for i in 0..300 {
-            queue.push(&limits, 1.0, Time::ZERO, Some(deadline(i)), ());
+            queue.push(
+                &limits,
+                1.0,
+                Time::ZERO,
+                Some(deadline(i)),
+                Some(deadline(i)),
+                (),
+            );
         }
         for _ in 0..200 {
             queue.pop_front(&limits);
@@ -315,9 +320,8 @@ mod tests {
     fn departures_are_reported_once() {
         let queue: Queue<()> = Queue::default();
         assert!(!queue.someone_left());
-        let waker = std::task::Waker::from(Arc::clone(queue.departures()));
-        waker.wake_by_ref();
-        waker.wake();
+        queue.departures().raise();
+        queue.departures().raise();
         assert!(queue.someone_left());
         assert!(!queue.someone_left());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Time;
 
-/// When a lane next needs serving: not before `earliest` (its head becomes due, or a
+/// When a lane next needs serving, as a window: not before `earliest` (its head becomes due, or a
 /// waiter expires), and no later than `latest` without loss (after it the bucket would
 /// stand empty while someone waits, and the leak of that time would be lost to the rate).
 ///
@@ -15,12 +15,12 @@ use super::Time;
 /// made when it fits at the actual clock, so a grant later than its due instant never
 /// breaks the conformance bound, and within the window it costs no rate either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wake {
+pub(crate) struct Window {
     pub(crate) earliest: Time,
     pub(crate) latest: Time,
 }
 
-impl Wake {
+impl Window {
     /// A wake-up exactly at `at`.
     pub(crate) fn at(at: Time) -> Self {
         Self {
@@ -38,7 +38,7 @@ impl Wake {
     }
 
     /// The window that serves both: the earlier start and the earlier end.
-    pub(crate) fn and(self, other: Wake) -> Self {
+    pub(crate) fn and(self, other: Window) -> Self {
         Self {
             earliest: self.earliest.min(other.earliest),
             latest: self.latest.min(other.latest),
@@ -100,7 +100,7 @@ impl<K> Default for Schedule<K> {
 
 impl<K: Clone> Schedule<K> {
     /// Records `wake` as the window of the lane `key`.
-    pub(crate) fn insert(&mut self, key: K, wake: Wake) {
+    pub(crate) fn insert(&mut self, key: K, wake: Window) {
         self.inserted += 1;
         let order = self.inserted;
         self.by_latest.push(Reverse(Entry {
@@ -117,16 +117,20 @@ impl<K: Clone> Schedule<K> {
 
     /// The window that serves every lane: from the earliest start to the earliest end.
     /// `current(key)` is the lane's window now, if it has one.
-    pub(crate) fn next(&mut self, current: impl Fn(&K) -> Option<Wake>) -> Option<Wake> {
+    pub(crate) fn next(&mut self, current: impl Fn(&K) -> Option<Window>) -> Option<Window> {
         let earliest = top(&mut self.by_earliest, |key| {
             current(key).map(|w| w.earliest)
         })?;
         let latest = top(&mut self.by_latest, |key| current(key).map(|w| w.latest))?;
-        Some(Wake { earliest, latest })
+        Some(Window { earliest, latest })
     }
 
     /// Takes the next lane whose window opened at or before `now`, if any.
-    pub(crate) fn pop_due(&mut self, now: Time, current: impl Fn(&K) -> Option<Wake>) -> Option<K> {
+    pub(crate) fn pop_due(
+        &mut self,
+        now: Time,
+        current: impl Fn(&K) -> Option<Window>,
+    ) -> Option<K> {
         let earliest = top(&mut self.by_earliest, |key| {
             current(key).map(|w| w.earliest)
         })?;
@@ -137,7 +141,7 @@ impl<K: Clone> Schedule<K> {
     }
 
     /// Drops the stale entries in one pass once they far outnumber the `live` lanes.
-    pub(crate) fn compact(&mut self, live: usize, current: impl Fn(&K) -> Option<Wake>) {
+    pub(crate) fn compact(&mut self, live: usize, current: impl Fn(&K) -> Option<Window>) {
         if self.by_earliest.len() + self.by_latest.len() > 4 * live + 128 {
             self.by_earliest.retain(|Reverse(entry)| {
                 current(&entry.key).is_some_and(|w| w.earliest == entry.at)
@@ -182,9 +186,9 @@ mod tests {
         let mut plans = HashMap::new();
         let mut schedule = Schedule::default();
         for (key, wake) in [
-            ("loose", Wake::within(t(10), Duration::from_millis(50))),
-            ("tight", Wake::at(t(20))),
-            ("later", Wake::within(t(30), Duration::from_millis(5))),
+            ("loose", Window::within(t(10), Duration::from_millis(50))),
+            ("tight", Window::at(t(20))),
+            ("later", Window::within(t(30), Duration::from_millis(5))),
         ] {
             plans.insert(key, wake);
             schedule.insert(key, wake);
@@ -193,19 +197,19 @@ mod tests {
         let next = schedule.next(|key| plans.get(key).copied());
         assert_eq!(
             next,
-            Some(Wake {
+            Some(Window {
                 earliest: t(10),
                 latest: t(20)
             })
         );
 
         // "tight" planned again: its old entries are stale.
-        plans.insert("tight", Wake::at(t(40)));
-        schedule.insert("tight", Wake::at(t(40)));
+        plans.insert("tight", Window::at(t(40)));
+        schedule.insert("tight", Window::at(t(40)));
         let next = schedule.next(|key| plans.get(key).copied());
         assert_eq!(
             next,
-            Some(Wake {
+            Some(Window {
                 earliest: t(10),
                 latest: t(35)
             })

@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use crate::AcquireError;
+use super::Refusal;
 
 /// What a bucket has done since it started: the answer to [`Stats`](crate::Stats).
 ///
 /// Every request the bucket handles is counted once, by its answer: granted, refused for
 /// one reason, or cancelled when nobody was left to hear the answer. Two kinds of request
-/// are never handled, so never counted: one whose caller dropped its future before the
-/// bucket received it (actix discards such a message unseen), and one sent after the
-/// actor stopped.
+/// are never handled, so never counted: one whose caller gave up before the bucket
+/// received it (its message is discarded unseen), and one sent after the bucket stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BucketStats {
@@ -22,13 +21,16 @@ pub struct BucketStats {
     /// the bucket noticed), waiters answered out of turn when nobody listened, and
     /// requests sent with `do_send` that did not fit at once.
     pub cancelled: u64,
-    /// [`AcquireError::Timeout`] answers, given at once or after a waiter's deadline.
+    /// [`Timeout`](crate::AcquireError::Timeout) answers, given at once or after a
+    /// waiter's deadline.
     pub timed_out: u64,
-    /// [`AcquireError::QueueFull`] answers.
+    /// [`QueueFull`](crate::AcquireError::QueueFull) answers.
     pub queue_full: u64,
-    /// [`AcquireError::InvalidAmount`] answers, to `Acquire` and to `Reconcile`.
+    /// [`InvalidAmount`](crate::AcquireError::InvalidAmount) answers, to `Acquire` and to
+    /// `Reconcile`.
     pub invalid: u64,
-    /// [`AcquireError::ShuttingDown`] answers, to `Acquire` and to `Reconcile`.
+    /// [`ShuttingDown`](crate::AcquireError::ShuttingDown) answers, to `Acquire` and to
+    /// `Reconcile`.
     pub shutting_down: u64,
     /// Waiters now.
     pub queue_len: usize,
@@ -48,7 +50,7 @@ pub(crate) enum Event<'a> {
     /// It was granted.
     Granted { amount: f64, waited: Duration },
     /// It was refused.
-    Refused(&'a AcquireError),
+    Refused(&'a Refusal),
     /// Nobody was left to answer it.
     Cancelled,
 }
@@ -82,11 +84,10 @@ impl BucketStats {
             }
             Event::Refused(error) => {
                 let counter = match error {
-                    AcquireError::InvalidAmount { .. } => &mut self.invalid,
-                    AcquireError::Timeout { .. } => &mut self.timed_out,
-                    AcquireError::QueueFull { .. } => &mut self.queue_full,
-                    AcquireError::ShuttingDown => &mut self.shutting_down,
-                    AcquireError::Stopped => return,
+                    Refusal::InvalidAmount { .. } => &mut self.invalid,
+                    Refusal::Timeout { .. } => &mut self.timed_out,
+                    Refusal::QueueFull { .. } => &mut self.queue_full,
+                    Refusal::ShuttingDown => &mut self.shutting_down,
                 };
                 *counter += 1;
             }

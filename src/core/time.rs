@@ -41,14 +41,3 @@ impl Time {
         duration.as_secs() as f64 * 1e9 + f64::from(duration.subsec_nanos())
     }
 }
-
-/// The resolution of tokio's timer, on which `run_later` and the bucket's fallback timer
-/// sleep: they fire on the first whole tick at or after their deadline.
-///
-/// A waiter whose deadline has passed is answered [`AcquireError::Timeout`] one tick after
-/// it, not at it: a grant that a timer makes late by less than a tick is still a grant.
-/// On tokio's paused clock (in tests) every timer fires on a whole tick, counted from the
-/// start of the runtime.
-///
-/// [`AcquireError::Timeout`]: crate::AcquireError::Timeout
-pub const TIMER_TICK: Duration = Duration::from_millis(1);

@@ -52,6 +52,10 @@ use crate::{
 /// Per-key FIFO holds because one actor handles its messages in order. To use more than
 /// one core, [`KeyedBucketHandle::spawn_sharded`](crate::KeyedBucketHandle::spawn_sharded)
 /// runs several such actors and sends each key always to the same one.
+///
+/// It runs in an actix system, as [`BucketActor`](crate::BucketActor) does; from any
+/// other runtime, [`KeyedBucketHandle::spawn`](crate::KeyedBucketHandle::spawn) runs it
+/// on a thread of its own.
 pub struct KeyedBucketActor<K: Hash + Eq + Clone + Send + Unpin + 'static> {
     shell: Shell<KeyedLanes<K, Waiting>>,
 }
@@ -80,14 +84,15 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> KeyedBucketActor<K> {
     }
 
     fn keyed_stats(&mut self) -> KeyedBucketStats {
-        let limits = *self.shell.rules().config.limits();
-        let now = self.shell.now();
-        let lanes = self.shell.lanes();
+        let buckets = self.shell.receive();
+        let (limits, now) = (buckets.rules().limits, buckets.now());
+        let lanes = buckets.lanes();
         lanes.sweep(&limits, now);
+        let (keys, evicted) = (lanes.len(), lanes.evicted());
         KeyedBucketStats {
-            keys: lanes.len(),
-            evicted: lanes.evicted(),
-            totals: *self.shell.stats(),
+            keys,
+            evicted,
+            totals: *buckets.stats(),
         }
     }
 }
@@ -112,20 +117,20 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Actor for KeyedBucketActor<K
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.shell.started(ctx);
+        self.shell.receive().started(ctx);
     }
 }
 
 impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Supervised for KeyedBucketActor<K> {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.shell.restarting();
+        self.shell.receive().restarting();
     }
 }
 
 impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Drop for KeyedBucketActor<K> {
     /// No waiter of any key is left without an answer, however the actor ends.
     fn drop(&mut self) {
-        self.shell.answer_everyone();
+        self.shell.receive().answer_everyone();
     }
 }
 
@@ -151,7 +156,11 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<Keyed<K, CapacityInf
     type Result = Reply<Capacity>;
 
     fn handle(&mut self, query: Keyed<K, CapacityInfo>, ctx: &mut Context<Self>) -> Self::Result {
-        Reply::now(self.shell.capacity(query.key, query.message.amount, ctx))
+        Reply::now(
+            self.shell
+                .receive()
+                .capacity(query.key, query.message.amount, ctx),
+        )
     }
 }
 
@@ -164,6 +173,7 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<Keyed<K, Reconcile>>
     fn handle(&mut self, costs: Keyed<K, Reconcile>, ctx: &mut Context<Self>) -> Self::Result {
         let Keyed { key, message } = costs;
         self.shell
+            .receive()
             .reconcile(key, message.actual, message.estimated, ctx)
     }
 }
@@ -173,7 +183,7 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<Reconfigure> for Key
     type Result = Reply<()>;
 
     fn handle(&mut self, Reconfigure(config): Reconfigure, ctx: &mut Context<Self>) -> Reply<()> {
-        self.shell.reconfigure(config, ctx);
+        self.shell.receive().reconfigure(config, ctx);
         Reply::now(())
     }
 }
@@ -183,8 +193,9 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<Stats> for KeyedBuck
     type Result = Reply<BucketStats>;
 
     fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
-        self.shell.catch_up(ctx);
-        Reply::now(*self.shell.stats())
+        let buckets = self.shell.receive();
+        buckets.catch_up(ctx);
+        Reply::now(*buckets.stats())
     }
 }
 
@@ -194,7 +205,7 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<KeyedStats> for Keye
     type Result = Reply<KeyedBucketStats>;
 
     fn handle(&mut self, _: KeyedStats, ctx: &mut Context<Self>) -> Self::Result {
-        self.shell.catch_up(ctx);
+        self.shell.receive().catch_up(ctx);
         Reply::now(self.keyed_stats())
     }
 }
@@ -204,6 +215,6 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Handler<Shutdown> for KeyedB
     type Result = Reply<()>;
 
     fn handle(&mut self, shutdown: Shutdown, ctx: &mut Context<Self>) -> Reply<()> {
-        self.shell.shutdown(shutdown, ctx)
+        self.shell.receive().shutdown(shutdown, ctx)
     }
 }

@@ -12,13 +12,18 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Admission, BucketStats, Env, Grant, Lane, Replies, Rules, Time};
-use crate::{AcquireError, BucketConfig};
+use super::{
+    Admission, BucketStats, Env, Grant, Lane, Lanes, Limits, Refusal, Replies, Rules, Time,
+};
+
+/// The lateness of a timer that fires on whole milliseconds, as tokio's does: the grace
+/// after a deadline that the tests' front end asks for.
+const TICK: Duration = Duration::from_millis(1);
 
 /// The answers a lane sent, by caller: a caller is a number, and may be marked gone.
 #[derive(Debug, Default)]
 struct Recorder {
-    answers: RefCell<Vec<(usize, Result<Grant, AcquireError>)>>,
+    answers: RefCell<Vec<(usize, Result<Grant, Refusal>)>>,
     gone: RefCell<HashSet<usize>>,
 }
 
@@ -29,16 +34,23 @@ impl Replies for Recorder {
         self.gone.borrow().contains(caller)
     }
 
-    fn send(&self, caller: &mut usize, answer: Result<Grant, AcquireError>) -> bool {
+    fn send(&self, caller: &mut usize, answer: Result<Grant, Refusal>) -> bool {
         if self.is_gone(caller) {
             return false;
         }
         self.answers.borrow_mut().push((*caller, answer));
         true
     }
+}
 
-    /// Departures are signalled by the tests themselves.
-    fn watch(&self, _: &mut usize, _: &std::sync::Arc<super::Departures>) {}
+/// The rules of a bucket of `capacity` per `period`, with an unbounded queue and a grace
+/// of a tick.
+fn rules(capacity: f64, period: Duration) -> Rules {
+    Rules {
+        limits: Limits::per_period(capacity, period),
+        max_queue: 0,
+        expiry_grace: TICK,
+    }
 }
 
 fn at(ms: u64) -> Time {
@@ -60,10 +72,7 @@ struct Bench {
 
 impl Bench {
     fn new(capacity: f64, period: Duration) -> Self {
-        Self::with_rules(Rules {
-            config: BucketConfig::new(capacity, period).unwrap(),
-            max_queue: 0,
-        })
+        Self::with_rules(rules(capacity, period))
     }
 
     fn with_rules(rules: Rules) -> Self {
@@ -93,15 +102,15 @@ impl Bench {
         now: Time,
         amount: f64,
         timeout: Option<Duration>,
-    ) -> Result<Grant, Option<(usize, AcquireError)>> {
+    ) -> Result<Grant, Option<(usize, Refusal)>> {
         let caller = self.callers;
         self.callers += 1;
         let (lane, mut env) = self.env(now);
-        match lane.admit(&mut env, amount, timeout) {
+        match lane.admit(&mut env, &(), amount, timeout) {
             Admission::Granted(grant) => Ok(grant),
-            Admission::Refused(error) => Err(Some((caller, error))),
+            Admission::Refused(refusal) => Err(Some((caller, refusal))),
             Admission::Wait(ticket) => {
-                lane.enqueue(&mut env, ticket, caller);
+                lane.enqueue(&mut env, &(), ticket, caller, |_, _| {});
                 Err(None)
             }
         }
@@ -110,17 +119,17 @@ impl Bench {
     /// Serves the lane at every wake-up it plans (at the start of each window) up to
     /// `until`, as an exact timer would.
     fn run_until(&mut self, until: Time) {
-        while let Some(wake) = self.lane.plan() {
-            if wake.earliest > until {
+        while let Some(window) = self.lane.next_wake() {
+            if window.earliest > until {
                 break;
             }
-            let (lane, mut env) = self.env(wake.earliest);
+            let (lane, mut env) = self.env(window.earliest);
             lane.serve(&mut env);
         }
     }
 
     /// The answers sent so far, taken.
-    fn answers(&self) -> Vec<(usize, Result<Grant, AcquireError>)> {
+    fn answers(&self) -> Vec<(usize, Result<Grant, Refusal>)> {
         std::mem::take(&mut *self.replies.answers.borrow_mut())
     }
 }

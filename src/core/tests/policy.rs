@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::{at, ms, Bench};
-use crate::core::{Rules, Time, Wake};
-use crate::{AcquireError, BucketConfig, TIMER_TICK};
+use super::{at, ms, rules, Bench, TICK};
+use crate::core::{Lanes, Limits, Refusal, Rules, Time, Window};
 
 fn granted_at(bench: &Bench) -> Vec<(usize, Time)> {
     bench
@@ -23,7 +22,10 @@ fn a_burst_of_the_capacity_then_the_exact_leak_in_arrival_order() {
     // A large request, then a small one behind it: the small one never overtakes.
     assert_eq!(bench.acquire(at(0), 5.0, None), Err(None));
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
-    assert_eq!(bench.lane.plan(), Some(Wake::within(at(500), ms(500))));
+    assert_eq!(
+        bench.lane.next_wake(),
+        Some(Window::within(at(500), ms(500)))
+    );
     bench.run_until(at(10_000));
     assert_eq!(granted_at(&bench), [(10, at(500)), (11, at(600))]);
     assert_eq!(
@@ -31,7 +33,7 @@ fn a_burst_of_the_capacity_then_the_exact_leak_in_arrival_order() {
         (12, 16.0)
     );
     assert_eq!((bench.stats.queue_len, bench.stats.max_queue_len), (0, 2));
-    assert_eq!(bench.lane.plan(), None, "nobody waits: no wake-up");
+    assert_eq!(bench.lane.next_wake(), None, "nobody waits: no wake-up");
 }
 
 #[test]
@@ -42,7 +44,7 @@ fn an_impossible_timeout_is_refused_at_once_and_a_possible_one_is_met() {
         assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
     }
     let refused = bench.acquire(at(0), 1.0, Some(ms(599)));
-    let expected = AcquireError::Timeout {
+    let expected = Refusal::Timeout {
         amount: 1.0,
         timeout: ms(599),
         retry_after: ms(600),
@@ -58,13 +60,13 @@ fn an_impossible_timeout_is_refused_at_once_and_a_possible_one_is_met() {
 #[test]
 fn a_full_queue_refuses_with_the_wait_of_its_head() {
     let mut bench = Bench::with_rules(Rules {
-        config: BucketConfig::new(1.0, ms(1000)).unwrap(),
         max_queue: 2,
+        ..rules(1.0, ms(1000))
     });
     assert!(bench.acquire(at(0), 1.0, None).is_ok());
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
-    let full = AcquireError::QueueFull {
+    let full = Refusal::QueueFull {
         max_queue: 2,
         retry_after: ms(750),
     };
@@ -81,10 +83,11 @@ fn callers_who_left_cost_nothing_and_are_not_counted_in_a_prediction() {
         assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
     }
     bench.replies.gone.borrow_mut().extend([2, 3, 4]);
-    // The front end's departure signal, as a caller's reply channel would set it.
-    std::task::Waker::from(std::sync::Arc::clone(bench.lane.departures().unwrap())).wake();
+    // The front end raises the departure flag, as a caller's reply channel would.
+    let (departures, _) = bench.lane.callers_mut().unwrap();
+    departures.raise();
     let (lane, mut env) = bench.env(at(0));
-    let capacity = lane.capacity(&mut env, 1.0, true);
+    let capacity = lane.capacity(&mut env, &(), 1.0, true);
     assert_eq!((capacity.waiters, capacity.wait), (1, Some(ms(200))));
     assert_eq!(bench.stats.cancelled, 3);
     // A request sent at that instant gets what was predicted.
@@ -105,7 +108,7 @@ fn without_a_departure_signal_a_prediction_costs_no_pass_over_the_queue() {
     // they are skipped when they reach the head.
     bench.replies.gone.borrow_mut().insert(2);
     let (lane, mut env) = bench.env(at(0));
-    assert_eq!(lane.capacity(&mut env, 1.0, true).waiters, 3);
+    assert_eq!(lane.capacity(&mut env, &(), 1.0, true).waiters, 3);
     bench.run_until(at(1000));
     assert_eq!(granted_at(&bench), [(1, at(100)), (3, at(200))]);
     assert_eq!(bench.stats.cancelled, 1);
@@ -120,7 +123,10 @@ fn sums_of_full_requests_near_f64_max_do_not_overflow() {
         // Due at 2 s, within its timeout of 5 s.
         assert_eq!(bench.acquire(at(0), capacity, Some(ms(5000))), Err(None));
         let (lane, mut env) = bench.env(at(0));
-        assert_eq!(lane.capacity(&mut env, capacity, true).wait, Some(ms(3000)));
+        assert_eq!(
+            lane.capacity(&mut env, &(), capacity, true).wait,
+            Some(ms(3000))
+        );
         bench.run_until(at(10_000));
         assert_eq!(granted_at(&bench), [(1, at(1000)), (2, at(2000))]);
     }
@@ -136,7 +142,7 @@ fn waits_beyond_584_years_are_predicted_and_met() {
         Err(None),
         "admitted: the wait of 1089 years is within the timeout of 2178"
     );
-    let due = bench.lane.plan().unwrap().earliest;
+    let due = bench.lane.next_wake().unwrap().earliest;
     assert!(due.since(Time::since_epoch(period)) < Duration::from_micros(31));
     bench.run_until(Time::since_epoch(period * 2));
     assert_eq!(granted_at(&bench), [(1, due)]);
@@ -148,7 +154,7 @@ fn a_refund_grants_at_once_and_a_debt_delays_by_debt_over_rate() {
     assert!(bench.acquire(at(0), 10.0, None).is_ok());
     assert_eq!(bench.acquire(at(0), 5.0, None), Err(None)); // due at 500 ms
     let (lane, mut env) = bench.env(at(100));
-    lane.reconcile(&mut env, 2.0, 10.0).unwrap(); // 8 come back: 10 - 1 - 8 = 1
+    lane.reconcile(&mut env, &(), 2.0, 10.0).unwrap(); // 8 come back: 10 - 1 - 8 = 1
     assert_eq!(granted_at(&bench), [(1, at(100))]);
 
     let mut bench = Bench::new(10.0, ms(1000));
@@ -156,13 +162,13 @@ fn a_refund_grants_at_once_and_a_debt_delays_by_debt_over_rate() {
     assert_eq!(bench.acquire(at(0), 1.0, Some(ms(200))), Err(None)); // due at 100 ms
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
     let (lane, mut env) = bench.env(at(0));
-    lane.reconcile(&mut env, 15.0, 10.0).unwrap(); // 5 of debt: 500 ms more
+    lane.reconcile(&mut env, &(), 15.0, 10.0).unwrap(); // 5 of debt: 500 ms more
     bench.run_until(at(10_000));
     let answers = bench.answers();
     // The timed waiter expires a tick after its deadline, with the wait it would have
     // behind the queue then (12.99 - 10 + 2 units at 10 per second); the one behind
     // takes its turn at 600 ms.
-    let expired = AcquireError::Timeout {
+    let expired = Refusal::Timeout {
         amount: 1.0,
         timeout: ms(200),
         retry_after: ms(499),
@@ -170,7 +176,7 @@ fn a_refund_grants_at_once_and_a_debt_delays_by_debt_over_rate() {
     assert_eq!(answers[0], (1, Err(expired)));
     assert_eq!(answers[1].0, 2);
     assert_eq!(answers[1].1.as_ref().unwrap().at, at(600));
-    assert_eq!(at(201), Time::since_epoch(ms(200) + TIMER_TICK));
+    assert_eq!(at(201), Time::since_epoch(ms(200) + TICK));
     assert_eq!((bench.stats.timed_out, bench.stats.granted), (1, 2));
 }
 
@@ -180,11 +186,11 @@ fn a_smaller_capacity_refuses_the_waiters_above_it_and_keeps_the_level() {
     assert!(bench.acquire(at(0), 10.0, None).is_ok());
     assert_eq!(bench.acquire(at(0), 8.0, None), Err(None));
     assert_eq!(bench.acquire(at(0), 2.0, None), Err(None));
-    let old = *bench.rules.config.limits();
-    bench.rules.config = BucketConfig::new(4.0, ms(1000)).unwrap();
+    let old = bench.rules.limits;
+    bench.rules.limits = Limits::per_period(4.0, ms(1000));
     let (lane, mut env) = bench.env(at(500));
     lane.reconfigure(&mut env, &old);
-    let too_big = AcquireError::InvalidAmount {
+    let too_big = Refusal::InvalidAmount {
         amount: 8.0,
         capacity: 4.0,
     };
@@ -208,12 +214,12 @@ fn closing_answers_every_waiter_once() {
     assert_eq!(
         answers,
         [
-            (1, Err(AcquireError::ShuttingDown)),
-            (3, Err(AcquireError::ShuttingDown))
+            (1, Err(Refusal::ShuttingDown)),
+            (3, Err(Refusal::ShuttingDown))
         ]
     );
     assert_eq!((bench.stats.shutting_down, bench.stats.cancelled), (2, 1));
-    assert_eq!((bench.stats.queue_len, bench.lane.plan()), (0, None));
+    assert_eq!((bench.stats.queue_len, bench.lane.next_wake()), (0, None));
 }
 
 #[test]
@@ -223,12 +229,15 @@ fn the_wake_window_closes_when_the_bucket_would_run_dry() {
     let mut bench = Bench::new(10.0, ms(1000));
     assert!(bench.acquire(at(0), 10.0, None).is_ok());
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
-    assert_eq!(bench.lane.plan(), Some(Wake::within(at(100), ms(900))));
+    assert_eq!(
+        bench.lane.next_wake(),
+        Some(Window::within(at(100), ms(900)))
+    );
     let mut bench = Bench::new(10.0, ms(1000));
     assert!(bench.acquire(at(0), 10.0, None).is_ok());
     assert_eq!(bench.acquire(at(0), 10.0, None), Err(None));
-    assert_eq!(bench.lane.plan(), Some(Wake::at(at(1000))));
+    assert_eq!(bench.lane.next_wake(), Some(Window::at(at(1000))));
     // A deadline closes the window sooner.
     assert_eq!(bench.acquire(at(0), 0.0, Some(ms(1000))), Err(None));
-    assert_eq!(bench.lane.plan(), Some(Wake::at(at(1000))));
+    assert_eq!(bench.lane.next_wake(), Some(Window::at(at(1000))));
 }

@@ -19,13 +19,12 @@
 
 use std::time::Duration;
 
-use super::Bench;
+use super::{Bench, TICK};
 use crate::core::bucket::ROUNDING;
-use crate::core::{Bucket, Time};
-use crate::BucketConfig;
+use crate::core::{Bucket, Lanes, Limits, Time};
 
-/// Tokio's timer tick, in the nanoseconds of the core's [`Time`].
-const TICK_NS: u64 = crate::TIMER_TICK.as_nanos() as u64;
+/// The tests' timer tick, in the nanoseconds of the core's [`Time`].
+const TICK_NS: u64 = TICK.as_nanos() as u64;
 
 /// Runs `check` on random cases; a failure names its seed.
 fn for_random_cases(default_cases: u64, check: impl Fn(&mut fastrand::Rng) -> Result<(), String>) {
@@ -116,15 +115,14 @@ fn time(ns: u64) -> Time {
 /// Serves the scenario's arrivals through a lane, waking at the start of each window, or
 /// on the first tick at or after it.
 fn serve(scenario: &Scenario, tick: bool) -> Result<Vec<Served>, String> {
-    let config = BucketConfig::new(scenario.capacity, Duration::from_nanos(scenario.period_ns))
-        .map_err(|error| error.to_string())?;
-    let mut bench = Bench::new(config.capacity(), config.period());
+    let mut bench = Bench::new(scenario.capacity, Duration::from_nanos(scenario.period_ns));
     let mut arrivals = Vec::new();
     let mut served = Vec::new();
     let mut now = 0;
     let collect = |bench: &Bench, arrivals: &[(u64, f64)], served: &mut Vec<Served>| {
         for (caller, answer) in bench.answers() {
-            let grant = answer.map_err(|error| format!("caller {caller} refused: {error}"))?;
+            let grant =
+                answer.map_err(|refusal| format!("caller {caller} refused: {refusal:?}"))?;
             let (arrival_ns, amount) = arrivals[caller];
             ensure!(
                 served.len() == caller,
@@ -154,7 +152,7 @@ fn serve(scenario: &Scenario, tick: bool) -> Result<Vec<Served>, String> {
     for batch in batches {
         let next = batch.map(|(gap, _)| now + gap);
         // Serve the queue up to the next arrival (or until it is empty).
-        while let Some(wake) = bench.lane.plan() {
+        while let Some(wake) = bench.lane.next_wake() {
             let at = wake_at(nanos(wake.earliest));
             if next.is_some_and(|next| at > next) {
                 break;
@@ -298,8 +296,7 @@ fn a_wait_is_enough_and_no_longer_than_needed() {
     for_random_cases(2000, |rng| {
         let capacity = 1.0 + rng.f64() * 999.0;
         let period = Duration::from_millis(rng.u64(1..100_000));
-        let config = BucketConfig::new(capacity, period).unwrap();
-        let limits = config.limits();
+        let limits = &Limits::per_period(capacity, period);
         let mut bucket = Bucket::new(Time::default());
         bucket.fill(limits.scaled(rng.f64() * capacity));
         let amount = limits.scaled(rng.f64() * capacity);
@@ -330,11 +327,11 @@ fn a_wait_is_enough_and_no_longer_than_needed() {
 fn amounts_from_zero_to_the_capacity_are_valid_and_nothing_else() {
     for_random_cases(2000, |rng| {
         let capacity = 1.0 + rng.f64() * 1e12;
-        let config = BucketConfig::new(capacity, Duration::from_secs(1)).unwrap();
+        let limits = Limits::per_period(capacity, Duration::from_secs(1));
         let amount = f64::from_bits(rng.u64(..));
         let valid = amount.is_finite() && amount >= 0.0 && amount <= capacity;
         ensure!(
-            config.check_amount(amount).is_ok() == valid,
+            limits.check(amount).is_ok() == valid,
             "{amount} against {capacity}"
         );
         Ok(())
@@ -344,8 +341,7 @@ fn amounts_from_zero_to_the_capacity_are_valid_and_nothing_else() {
 #[test]
 fn a_leak_never_goes_below_zero_nor_back_in_time() {
     for_random_cases(2000, |rng| {
-        let config = BucketConfig::new(1000.0, Duration::from_secs(1)).unwrap();
-        let limits = config.limits();
+        let limits = &Limits::per_period(1000.0, Duration::from_secs(1));
         let fill = rng.f64() * 1000.0;
         let mut bucket = Bucket::new(Time::default());
         bucket.fill(fill);
@@ -377,8 +373,7 @@ fn a_request_fits_when_it_exceeds_the_capacity_by_the_tolerance_and_not_a_unit_m
         // Whole numbers up to 2^52 and multiples of the capacity's last place: every
         // quantity here is exact, so only the tolerance decides.
         let capacity = (rng.u64(1..1 << 52)) as f64;
-        let config = BucketConfig::new(capacity, Duration::from_secs(1)).unwrap();
-        let limits = config.limits();
+        let limits = &Limits::per_period(capacity, Duration::from_secs(1));
         let level = rng.u64(0..=capacity as u64) as f64;
         let unit = capacity * f64::EPSILON;
         let over = rng.u32(0..16);
