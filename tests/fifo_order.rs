@@ -1,9 +1,11 @@
 //! Requests are granted strictly in the order the bucket received them, whatever their
-//! amounts, and every grant keeps the conformance bound.
+//! amounts and whether they come from tasks or from actors' handlers, and every grant
+//! keeps the conformance bound.
 
 mod common;
 
-use actix_leaky_bucket::{Acquire, BucketActor};
+use actix::{Actor, Supervisor};
+use actix_leaky_bucket::{Acquire, AcquireError, BucketActor};
 use common::*;
 use std::time::Duration;
 
@@ -61,4 +63,46 @@ async fn mixed_amounts_follow_the_model_and_the_conformance_bound() {
             );
         }
     }
+}
+
+#[actix_rt::test]
+async fn a_supervised_bucket_serves_actors_sending_from_their_handlers() {
+    use actix::{Addr, Context, Handler, Message, ResponseFuture};
+
+    struct Worker(Addr<BucketActor>);
+    impl Actor for Worker {
+        type Context = Context<Self>;
+    }
+    struct Work;
+    impl Message for Work {
+        type Result = Result<Duration, AcquireError>;
+    }
+    impl Handler<Work> for Worker {
+        type Result = ResponseFuture<Result<Duration, AcquireError>>;
+        fn handle(&mut self, _: Work, _: &mut Context<Self>) -> Self::Result {
+            let bucket = self.0.clone();
+            let start = actix_rt::time::Instant::now();
+            Box::pin(async move {
+                bucket.send(Acquire::new(1.0)).await.unwrap()?;
+                Ok(start.elapsed())
+            })
+        }
+    }
+
+    tokio::time::pause();
+    let bucket = Supervisor::start(|_| BucketActor::new(config(2.0, ms(1000))));
+    let workers: Vec<_> = (0..3).map(|_| Worker(bucket.clone()).start()).collect();
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        for worker in &workers {
+            replies.push(worker.send(Work));
+        }
+    }
+    let mut waits = Vec::new();
+    for reply in replies {
+        waits.push(reply.await.unwrap().unwrap());
+    }
+    // Each worker handles both its messages in one turn, so the bucket receives worker
+    // 1's two requests, then worker 2's, then worker 3's.
+    assert_eq!(waits, [0, 500, 1500, 0, 1000, 2000].map(ms));
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use actix::Actor;
-use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketHandle};
+use actix_leaky_bucket::{AcquireError, BucketActor, BucketHandle};
 use common::*;
 use std::time::Duration;
 
@@ -125,34 +125,4 @@ async fn a_handle_works_from_another_thread() {
     .await
     .unwrap();
     assert_eq!(granted.unwrap().amount, 5.0);
-}
-
-/// A request sent with `do_send` has nobody to answer: it takes its amount if it fits at
-/// once, and is otherwise skipped, neither waiting nor counted as waiting.
-#[actix_rt::test]
-async fn a_do_send_takes_what_fits_at_once_and_is_otherwise_skipped() {
-    use actix_leaky_bucket::{CapacityInfo, Stats};
-
-    let (addr, start) = start_paused(BucketActor::new(config(2.0, ms(1000)))).await;
-    for _ in 0..5 {
-        addr.do_send(Acquire::new(1.0));
-    }
-    let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
-    assert_eq!(
-        (capacity.level, capacity.waiters, capacity.wait),
-        (2.0, 0, Some(ms(500)))
-    );
-    let stats = addr.send(Stats).await.unwrap();
-    assert_eq!(
-        (
-            stats.granted,
-            stats.cancelled,
-            stats.queue_len,
-            stats.max_queue_len
-        ),
-        (2, 3, 0, 0)
-    );
-    // Nothing waits: a request sent now is granted when the leak allows, at 500 ms.
-    let next = spawn_acquire(&addr, start, Acquire::new(1.0));
-    assert_granted(&next.await.unwrap(), 1.0, ms(500));
 }

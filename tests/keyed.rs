@@ -1,6 +1,6 @@
 //! Per-key buckets on paused time: each key keeps every promise of a single bucket, keys
-//! never delay one another, and a key is held only while its bucket differs from a new
-//! one.
+//! never delay one another, a key is held only while its bucket differs from a new one,
+//! and a graceful shutdown waits only for the callers still there.
 
 mod common;
 
@@ -382,4 +382,80 @@ async fn an_unknown_key_is_an_empty_bucket_and_a_query_adds_no_key() {
         (0.0, true, Some(Duration::ZERO))
     );
     assert_eq!(addr.send(KeyedStats).await.unwrap().keys, 0);
+}
+
+#[actix_rt::test]
+async fn bad_reconciles_to_keys_never_seen_leave_no_trace() {
+    let (addr, _) = start(KeyedBucketActor::new(config(10.0, ms(1000)))).await;
+    for (key, amount) in [("nan", f64::NAN), ("inf", f64::INFINITY), ("neg", -1.0)] {
+        let refused = addr
+            .send(Keyed::new(key, Reconcile::new(amount, 1.0)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(AcquireError::InvalidAmount { .. })),
+            "{key}"
+        );
+    }
+    tokio::time::sleep(ms(2000)).await;
+    let stats = addr.send(KeyedStats).await.unwrap();
+    assert_eq!((stats.keys, stats.evicted, stats.totals.invalid), (0, 0, 3));
+}
+
+/// Fills key "a" of `addr` for a period, and queues `waiters` behind it, each due a period
+/// after the one before; returns the waiters' tasks.
+async fn queue_behind_a_full_key(addr: &Buckets, waiters: usize) -> Vec<JoinHandle<()>> {
+    addr.send(Keyed::new("a", Acquire::new(1.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let handles = (0..waiters)
+        .map(|_| {
+            let reply = addr.send(Keyed::new("a", Acquire::new(1.0)));
+            actix_rt::spawn(async move {
+                let _ = reply.await;
+            })
+        })
+        .collect();
+    settle().await;
+    handles
+}
+
+#[actix_rt::test]
+async fn a_graceful_shutdown_does_not_wait_for_callers_who_left_before_it() {
+    let hour = Duration::from_secs(3600);
+    let (addr, start) = start(KeyedBucketActor::new(config(1.0, hour))).await;
+    for waiter in queue_behind_a_full_key(&addr, 2).await {
+        waiter.abort();
+    }
+    settle().await;
+    addr.send(Shutdown::graceful()).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO, "nobody was left to serve");
+    let stopped = addr.send(KeyedStats).await;
+    assert!(stopped.is_err(), "the actor stopped once drained");
+}
+
+#[actix_rt::test]
+async fn a_graceful_shutdown_ends_when_the_last_caller_it_waits_for_leaves() {
+    let hour = Duration::from_secs(3600);
+    let (addr, start) = start(KeyedBucketActor::new(config(1.0, hour))).await;
+    let waiters = queue_behind_a_full_key(&addr, 2).await;
+    let shutdown = {
+        let reply = addr.send(Shutdown::graceful());
+        actix_rt::spawn(async move {
+            reply.await.unwrap();
+            start.elapsed()
+        })
+    };
+    sleep_to(start, ms(1500)).await;
+    let mut waiters = waiters.into_iter();
+    waiters.next().unwrap().abort();
+    settle().await;
+    assert!(!shutdown.is_finished(), "one caller still waits");
+    waiters.next().unwrap().abort();
+    assert_eq!(
+        shutdown.await.unwrap(),
+        ms(1500),
+        "answered as the last one left"
+    );
 }

@@ -1,11 +1,14 @@
 //! `Shutdown::graceful()` serves the requests received before it, in order and at the
 //! normal rate, and replies once they are served; `Shutdown::immediate()` answers every
-//! waiter at once. Either way, no waiter is left without an answer.
+//! waiter at once. However the bucket ends (a shutdown of either kind, a stop, or its
+//! arbiter stopping), every waiter gets an answer, and a later caller a clean error.
 
 mod common;
 
-use actix::{Actor, MailboxError, Supervisor};
-use actix_leaky_bucket::{Acquire, AcquireError, BucketActor, BucketHandle, Granted, Shutdown};
+use actix::{Actor, Arbiter, MailboxError, Supervisor};
+use actix_leaky_bucket::{
+    Acquire, AcquireError, BucketActor, BucketHandle, CapacityInfo, Granted, Shutdown,
+};
 use common::*;
 use std::time::Duration;
 
@@ -64,6 +67,35 @@ async fn immediate_answers_every_waiter_and_pending_graceful_shutdown() {
 }
 
 #[actix_rt::test]
+async fn repeated_and_crossed_shutdowns_each_get_an_answer() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    let graceful: Vec<_> = (0..3)
+        .map(|_| {
+            let reply = addr.send(Shutdown::graceful());
+            actix_rt::spawn(async move { reply.await.map(|()| start.elapsed()) })
+        })
+        .collect();
+    let answers = answers(queue).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_granted(answer, 1.0, ms(1000 * i as u64));
+    }
+    for reply in graceful {
+        assert_eq!(reply.await.unwrap(), Ok(ms(2000)));
+    }
+    settle().await;
+    // Gone: every later message, of either kind, gets a clean mailbox error.
+    assert_eq!(
+        addr.send(Shutdown::immediate()).await,
+        Err(MailboxError::Closed)
+    );
+    assert_eq!(
+        addr.send(Shutdown::graceful()).await,
+        Err(MailboxError::Closed)
+    );
+}
+
+#[actix_rt::test]
 async fn dropping_every_address_still_serves_the_waiters() {
     let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
     let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
@@ -88,6 +120,60 @@ async fn a_stopped_actor_answers_its_waiters() {
     for answer in &answers[1..] {
         assert_eq!(*answer, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
     }
+}
+
+#[actix_rt::test]
+async fn callers_of_a_stopped_actor_get_mailbox_closed() {
+    let (addr, start) = start_paused(BucketActor::new(config(1.0, ms(1000)))).await;
+    let queue = spawn_all(&addr, start, (0..3).map(|_| Acquire::new(1.0)));
+    settle().await;
+    addr.send(Crash).await.unwrap(); // unsupervised: it stops for good
+    let answers = answers(queue).await;
+    assert_granted(&answers[0], 1.0, Duration::ZERO);
+    for answer in &answers[1..] {
+        assert_eq!(*answer, (Duration::ZERO, Err(AcquireError::ShuttingDown)));
+    }
+    settle().await;
+    assert!(!addr.connected());
+    assert_eq!(
+        addr.send(Acquire::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+    assert_eq!(
+        addr.send(CapacityInfo::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
+    assert_eq!(
+        addr.send(Shutdown::immediate()).await,
+        Err(MailboxError::Closed)
+    );
+    addr.do_send(Acquire::new(1.0)); // nobody to tell, and no panic
+}
+
+#[actix_rt::test]
+async fn stopping_the_arbiter_answers_every_waiter() {
+    // A bucket on an arbiter of its own (real clock) that leaks one unit in 1000 s.
+    let arbiter = Arbiter::new();
+    let addr = BucketActor::start_in_arbiter(&arbiter.handle(), |_| {
+        BucketActor::new(config(1.0, Duration::from_secs(1000)))
+    });
+    let requests: Vec<_> = (0..5).map(|_| addr.send(Acquire::new(1.0))).collect();
+    let capacity = addr.send(CapacityInfo::new(1.0)).await.unwrap();
+    assert_eq!(capacity.waiters, 4);
+    assert!(arbiter.stop());
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await);
+    }
+    assert!(matches!(answers[0], Ok(Ok(ref granted)) if granted.waited == Duration::ZERO));
+    for answer in &answers[1..] {
+        assert_eq!(*answer, Ok(Err(AcquireError::ShuttingDown)));
+    }
+    arbiter.join().unwrap();
+    assert_eq!(
+        addr.send(Acquire::new(1.0)).await,
+        Err(MailboxError::Closed)
+    );
 }
 
 /// After a shutdown, a request gets `ShuttingDown` while the actor still runs and
