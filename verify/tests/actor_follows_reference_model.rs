@@ -90,9 +90,6 @@
 //!
 //! Cases: 2,500, or `RELIABILITY_CASES`.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -101,9 +98,9 @@ use actix_leaky_bucket::{
     Acquire, AcquireError, BucketActor, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted,
     Reconcile, Reconfigure, Shutdown, Stats,
 };
+use actix_leaky_bucket_verify::{settle, Crash, TICK};
 use actix_rt::task::JoinHandle;
 use actix_rt::time::Instant;
-use common::{settle, Crash, TICK};
 use proptest::prelude::*;
 
 /// The configuration of a property or model test: `default_cases` random cases in a normal

@@ -11,10 +11,10 @@
 //! an async wait primitive). Everything runs on one actix system (a current-thread tokio
 //! runtime), as the bucket does in an application.
 //!
-//! Run with `cargo bench --bench throughput`; the summary table with the ratios to the
-//! targets comes from `cargo bench --bench report`.
+//! Run with `cargo bench -p actix-leaky-bucket-bench --bench throughput`; the summary table
+//! with the ratios to the targets comes from `... --bench report`.
 
-mod common;
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, System, SystemRunner};
 use actix_leaky_bucket::{Acquire, BucketActor, BucketConfig};
-use common::{Echo, Ping};
+use actix_leaky_bucket_bench::peers::{Echo, Ping};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::future::join_all;
 
+/// Requests per batch when pipelined.
 const BATCH: usize = 64;
 
 /// Benchmarks one limiter, sequential and pipelined; `make` starts one acquisition.
@@ -66,6 +67,7 @@ where
     group.finish();
 }
 
+/// Every limiter, sequential and pipelined, on one actix system.
 fn throughput(c: &mut Criterion) {
     let system = System::new();
 
