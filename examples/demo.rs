@@ -12,7 +12,9 @@ use actix_rt::time::Instant;
 
 #[actix_rt::main]
 async fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp(None)
+        .init();
 
     let config = BucketConfig::new(5.0, Duration::from_secs(1)).expect("a valid config");
     println!(
