@@ -114,6 +114,7 @@ mod core;
 mod error;
 pub mod guide;
 mod keyed;
+mod shell;
 mod wake;
 
 pub use crate::actor::{

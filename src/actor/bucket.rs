@@ -1,7 +1,6 @@
 use actix::{Actor, Context, Handler, Supervised};
 
-use super::reply::{AcquireResult, Reply, Waiting};
-use super::shell::{Shell, Shelled};
+use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::core::{BucketStats, Lane};
 use crate::{
     Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Reconcile, Reconfigure, Shutdown,

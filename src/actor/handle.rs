@@ -64,7 +64,7 @@ impl BucketHandle {
     ///
     /// If the operating system cannot create a thread.
     pub fn spawn_with(make: impl FnOnce() -> BucketActor + Send + 'static) -> Self {
-        Self::new(super::standalone::spawn("leaky-bucket", make))
+        Self::new(crate::shell::spawn_standalone("leaky-bucket", make))
     }
 
     /// A handle to the bucket at `addr`.

@@ -3,7 +3,7 @@ use std::hash::Hash;
 use actix::{Actor, Context, Handler, Supervised};
 
 use super::{Keyed, KeyedBucketStats, KeyedStats};
-use crate::actor::{AcquireResult, Reply, Shell, Shelled, Waiting};
+use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::core::{BucketStats, KeyedLanes};
 use crate::{
     Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Reconcile, Reconfigure, Shutdown,

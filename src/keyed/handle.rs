@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix::Addr;
 
 use super::{Keyed, KeyedBucketActor, KeyedBucketStats, KeyedStats};
-use crate::actor::spawn_standalone;
+use crate::shell::spawn_standalone;
 use crate::{
     Acquire, AcquireError, BucketConfig, BucketStats, Capacity, CapacityInfo, Granted, Reconcile,
     Reconfigure, Shutdown, Stats,
