@@ -1,7 +1,7 @@
 use actix::{Actor, Context, Handler, Supervised};
 
-use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::core::{BucketStats, Lane};
+use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::{
     Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Reconcile, Reconfigure, Shutdown,
     Stats,

@@ -24,8 +24,10 @@ const CEILING: i32 = 900;
 /// power of two that is 1 for every capacity up to 2^900 (about 8.5e270).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Limits {
-    /// Scaled.
+    /// In the caller's units, against which amounts are checked.
     capacity: f64,
+    /// Scaled.
+    scaled_capacity: f64,
     /// Scaled units leaked per nanosecond.
     per_nano: Wide,
     /// [`ROUNDING`] of the capacity, scaled.
@@ -53,17 +55,17 @@ impl Limits {
             1.0
         };
         Self {
-            capacity: capacity * scale,
+            capacity,
+            scaled_capacity: capacity * scale,
             per_nano: Wide::quotient(amount, nanos).scaled(scale),
             tolerance: capacity * scale * ROUNDING,
             scale,
         }
     }
 
-    /// The capacity, in the caller's units (exactly as given: the scale is a power of
-    /// two).
+    /// The capacity, in the caller's units.
     pub(crate) fn capacity(&self) -> f64 {
-        self.capacity / self.scale
+        self.capacity
     }
 
     /// Whether `amount` can ever be granted: a number from 0 to the capacity.
@@ -83,7 +85,7 @@ impl Limits {
 
     /// The capacity, scaled.
     pub(crate) fn scaled_capacity(&self) -> f64 {
-        self.capacity
+        self.scaled_capacity
     }
 
     /// `scaled` in the caller's units.
@@ -146,7 +148,10 @@ impl Bucket {
     /// this order no capacity up to `f64::MAX`
     /// overflows: `level - capacity` is at most the debt.
     fn excess(&self, limits: &Limits, scaled: f64) -> f64 {
-        self.level.plus(-limits.capacity).plus(scaled).value()
+        self.level
+            .plus(-limits.scaled_capacity)
+            .plus(scaled)
+            .value()
     }
 
     /// How much must leak before `amount` fits, in the caller's units (negative if it

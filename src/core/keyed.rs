@@ -189,6 +189,7 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
 impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
     type Key = K;
     type Caller = C;
+    const WATCHES_HEADS: bool = false;
 
     fn admit<R: Replies<Caller = C>>(
         &mut self,

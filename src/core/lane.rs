@@ -206,6 +206,7 @@ impl<C> Lane<C> {
 impl<C> Lanes for Lane<C> {
     type Key = ();
     type Caller = C;
+    const WATCHES_HEADS: bool = true;
 
     fn admit<R: Replies<Caller = C>>(
         &mut self,

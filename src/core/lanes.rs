@@ -15,6 +15,11 @@ pub(crate) trait Lanes {
     type Key;
     /// Whatever carries an answer back to a waiting caller.
     type Caller;
+    /// Whether a front end can watch the head of every queue ([`head_caller_mut`]); where
+    /// it cannot, it watches every caller while a shutdown drains.
+    ///
+    /// [`head_caller_mut`]: Self::head_caller_mut
+    const WATCHES_HEADS: bool;
 
     /// Decides on a request for `amount` under `key` that may wait `timeout` (`None`: as
     /// long as it takes).
@@ -86,8 +91,8 @@ pub(crate) trait Lanes {
     /// them leave.
     fn callers(&mut self, watch: impl FnMut(&Self::Key, &Arc<Departures>, &mut Self::Caller));
 
-    /// A caller under `key` has left, the front end saw: the callers who left are
-    /// removed, and those behind them served.
+    /// A caller under `key` has left, the front end saw, and it has raised the flag of that
+    /// caller's queue: the callers who left are removed, and those behind them served.
     fn notice_departures<R: Replies<Caller = Self::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,

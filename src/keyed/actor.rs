@@ -3,8 +3,8 @@ use std::hash::Hash;
 use actix::{Actor, Context, Handler, Supervised};
 
 use super::{Keyed, KeyedBucketStats, KeyedStats};
-use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::core::{BucketStats, KeyedLanes};
+use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::{
     Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Reconcile, Reconfigure, Shutdown,
     Stats,

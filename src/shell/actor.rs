@@ -341,7 +341,7 @@ where
     /// Where the bucket cannot watch each head of its queues, watches every waiter for
     /// the drain, so that callers who left never hold it up.
     fn watch_while_draining(&mut self) {
-        if self.drain_watch.is_some() || self.lanes.head_caller_mut().is_some() {
+        if self.drain_watch.is_some() || L::WATCHES_HEADS {
             return;
         }
         let drain = Arc::new(DrainWatch::default());

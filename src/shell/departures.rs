@@ -8,6 +8,8 @@
 //! watch every head drains after a graceful shutdown, a [`DrainWatch`] tells its timer
 //! which key lost a caller, so that the drain never waits for callers who have left.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Wake, Waker};
 
@@ -31,8 +33,11 @@ impl Wake for Departures {
 /// Has `waker` woken when the caller behind `caller` gives up (at once if it has).
 pub(crate) fn watch(caller: &mut Waiting, waker: Waker) {
     if let Some(sender) = caller {
-        if sender
-            .poll_closed(&mut Context::from_waker(&waker))
+        // Outside the task's budget: with the budget spent, tokio would return Pending
+        // without keeping the waker, and the departure would go unseen.
+        let closed = tokio::task::unconstrained(poll_fn(|task| sender.poll_closed(task)));
+        if pin!(closed)
+            .poll(&mut Context::from_waker(&waker))
             .is_ready()
         {
             waker.wake(); // it has already left

@@ -14,7 +14,7 @@ use futures::task::AtomicWaker;
 #[cfg(target_os = "linux")]
 use super::aim::next_hop;
 use super::aim::{hops_needed, Aim, LATE_WAKE};
-use super::clock::{clock_is_paused, FAR_FUTURE};
+use super::clock::{PauseWatch, FAR_FUTURE};
 #[cfg(target_os = "linux")]
 use super::timerfd::FineTimer;
 use super::{Clock, TIMER_TICK};
@@ -24,9 +24,9 @@ use crate::core::Window;
 #[derive(Debug)]
 pub(crate) struct Alarm {
     precise: bool,
-    /// Tokio's clock stands still while the real one moves: looked at when the timer
-    /// starts, and again only when a firing finds the clocks disagree.
-    clock_paused: bool,
+    /// Whether tokio's clock stands still while the real one moves: looked at when the
+    /// timer starts, at every firing, and while it yields.
+    clock: PauseWatch,
     sleep: Pin<Box<Sleep>>,
     /// What the sleep is set to, if it is in use.
     sleep_armed: Option<Instant>,
@@ -75,7 +75,7 @@ impl Alarm {
         Self {
             fired: Arc::default(),
             precise,
-            clock_paused: clock_is_paused(),
+            clock: PauseWatch::new(),
             sleep: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
             sleep_armed: None,
             #[cfg(target_os = "linux")]
@@ -114,6 +114,8 @@ impl Alarm {
             if now >= target {
                 self.aim.fired(now);
                 self.registered = None;
+                // A test may have paused (or resumed) the clock since the timer was set.
+                self.clock.look();
                 return Poll::Ready(());
             }
             if self
@@ -128,7 +130,7 @@ impl Alarm {
     /// Called when the front end starts to need its timer: looks again whether tokio's
     /// clock is paused (a test may pause it after creating the bucket).
     pub(crate) fn start(&mut self) {
-        self.clock_paused = clock_is_paused();
+        self.clock.check();
     }
 
     /// Stops every timer: an idle front end is woken by nothing.
@@ -148,7 +150,7 @@ impl Alarm {
     /// one can be had.
     fn fine_available(&mut self) -> bool {
         #[cfg(target_os = "linux")]
-        if self.precise && !self.clock_paused {
+        if self.precise && !self.clock.is_paused() {
             if let Fine::Untried = self.fine {
                 self.fine = FineTimer::new().map_or_else(
                     || {
@@ -188,17 +190,15 @@ impl Alarm {
                     target
                 };
                 let poll = fine.poll_until(alarm - now, alarm, &mut timer_task);
-                // The fine timer counts real time: fired while tokio's clock is short of
-                // its instant, tokio's clock has been paused since it was set.
-                if poll.is_ready() && Instant::now() < alarm {
-                    self.clock_paused = clock_is_paused();
+                if poll.is_ready() {
+                    self.clock.look();
                 }
                 // Until this alarm fires, nothing is due: a hop comes before the target.
                 self.registered = poll.is_pending().then_some(window);
                 return poll;
             }
         }
-        let alarm = if self.clock_paused {
+        let alarm = if self.clock.is_paused() {
             // The paused clock jumps by whole ticks from where it stands, to the tick of
             // tokio's timer wheel at or after the deadline: aiming just over a tick before
             // the target lands on the first instant of its own grid at or after it (in two
@@ -211,6 +211,8 @@ impl Alarm {
                 Some(before) if before > now => before,
                 _ => {
                     self.registered = None;
+                    // A paused clock would never move while this task keeps itself ready.
+                    self.clock.look();
                     task.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -223,10 +225,8 @@ impl Alarm {
             self.sleep_armed = Some(alarm);
         }
         let poll = self.sleep.as_mut().poll(&mut timer_task);
-        // On a paused clock a sleep may land short of the target, in its first step; on a
-        // clock that runs again it lands a tick early, and the clock is looked at anew.
-        if poll.is_ready() && self.clock_paused && Instant::now() < target {
-            self.clock_paused = clock_is_paused();
+        if poll.is_ready() {
+            self.clock.look();
         }
         // Only a sleep aimed at the target itself may be left alone until it fires.
         self.registered = (poll.is_pending() && alarm == target).then_some(window);
@@ -456,7 +456,7 @@ mod tests {
                 poll_fn(|task| alarm.poll(&clock, wake, task)).await;
                 let fired = clock.now().1;
                 report
-                    .send((fired >= wake.earliest, alarm.clock_paused))
+                    .send((fired >= wake.earliest, alarm.clock.is_paused()))
                     .unwrap();
             });
         });
@@ -464,6 +464,76 @@ mod tests {
         assert_eq!(
             outcome,
             Ok((true, true)),
+            "fired in its window, on the paused clock"
+        );
+    }
+
+    /// A clock paused while the fine timer is set, and moved past the alarm by tokio's
+    /// auto-advance to another timer, is noticed at the firing all the same: the next
+    /// window is served on tokio's paused timer, within it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_clock_paused_and_moved_past_the_alarm_by_another_timer_is_noticed() {
+        let (report, reports) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = current_thread();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async {
+                let mut alarm = Alarm::new(true);
+                let clock = Clock::new();
+                let first = window(&clock, Duration::from_millis(5), Duration::from_millis(50));
+                let waker = Waker::from(Arc::new(Counting::default()));
+                assert!(alarm
+                    .poll(&clock, first, &mut Context::from_waker(&waker))
+                    .is_pending());
+                tokio::time::pause();
+                tokio::task::spawn_local(tokio::time::sleep(Duration::from_millis(100)));
+                poll_fn(|task| alarm.poll(&clock, first, task)).await;
+                let paused = alarm.clock.is_paused();
+                let second = window(&clock, Duration::from_millis(5), Duration::from_millis(50));
+                poll_fn(|task| alarm.poll(&clock, second, task)).await;
+                let fired = clock.now().1;
+                let in_window = fired >= second.earliest && fired <= second.latest;
+                report.send((paused, in_window)).unwrap();
+            });
+        });
+        let outcome = reports.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            outcome,
+            Ok((true, true)),
+            "noticed, and the next window met"
+        );
+    }
+
+    /// Without a fine timer, a short window is approached by yielding to the runtime; a
+    /// clock paused meanwhile is noticed there, instead of yielding for ever on a clock
+    /// that a ready task keeps from moving.
+    #[test]
+    fn a_clock_paused_while_the_fallback_yields_is_noticed() {
+        let (report, reports) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            current_thread().block_on(async {
+                let mut alarm = Alarm::new(true);
+                #[cfg(target_os = "linux")]
+                {
+                    alarm.fine = Fine::Unavailable;
+                }
+                let clock = Clock::new();
+                let wake = window(&clock, Duration::from_millis(1), Duration::from_millis(2));
+                let waker = Waker::from(Arc::new(Counting::default()));
+                assert!(alarm
+                    .poll(&clock, wake, &mut Context::from_waker(&waker))
+                    .is_pending());
+                tokio::time::pause();
+                poll_fn(|task| alarm.poll(&clock, wake, task)).await;
+                let fired = clock.now().1;
+                report.send(fired >= wake.earliest).unwrap();
+            });
+        });
+        let outcome = reports.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            outcome,
+            Ok(true),
             "fired in its window, on the paused clock"
         );
     }

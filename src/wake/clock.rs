@@ -54,11 +54,66 @@ impl Clock {
     }
 }
 
+/// How far tokio's clock and the real one may seem to drift apart between two looks, from
+/// the time between two reads alone, while tokio's clock runs.
+const CLOCKS_AGREE: Duration = Duration::from_micros(100);
+
+/// Whether tokio's clock is paused, kept current cheaply.
+///
+/// While tokio's clock runs it is the real clock plus a constant, so both advance alike:
+/// a look costs two clock reads, and the exact check ([`clock_is_paused`]) runs only when
+/// they have not advanced alike since it last ran (a test paused the clock). While the
+/// clock is paused, which happens only in tests, every look is the exact check, so that a
+/// resume is seen at once.
+#[derive(Debug)]
+pub(super) struct PauseWatch {
+    paused: bool,
+    /// Both clocks as of the last exact check.
+    since: (Instant, std::time::Instant),
+}
+
+impl PauseWatch {
+    pub(super) fn new() -> Self {
+        let mut watch = Self {
+            paused: false,
+            since: (Instant::now(), std::time::Instant::now()),
+        };
+        watch.check();
+        watch
+    }
+
+    /// Whether tokio's clock was paused at the last look.
+    pub(super) fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Looks again: two clock reads, and the exact check if the clocks have drifted apart
+    /// or the clock was paused.
+    pub(super) fn look(&mut self) {
+        if self.paused {
+            return self.check();
+        }
+        let (tokio, real) = (Instant::now(), std::time::Instant::now());
+        let (tokio_then, real_then) = self.since;
+        let tokio_moved = tokio.saturating_duration_since(tokio_then);
+        let real_moved = real.saturating_duration_since(real_then);
+        if tokio_moved.abs_diff(real_moved) > CLOCKS_AGREE {
+            self.check();
+        }
+    }
+
+    /// The exact check, now.
+    pub(super) fn check(&mut self) {
+        self.paused = clock_is_paused();
+        self.since = (Instant::now(), std::time::Instant::now());
+    }
+}
+
 /// Whether tokio's clock is paused (`tokio::time::pause`, in tests): it stands still while
 /// the real clock moves. Tokio has no query for this, so it reads both clocks until the
 /// real one ticks, which is at once wherever the real clock counts nanoseconds; it gives
 /// up, answering no, after a thousand reads.
-pub(super) fn clock_is_paused() -> bool {
+fn clock_is_paused() -> bool {
     let tokio_before = Instant::now();
     let real_before = std::time::Instant::now();
     for _ in 0..1_000 {
@@ -72,6 +127,28 @@ pub(super) fn clock_is_paused() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_and_a_resume_are_seen_at_the_next_look() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut watch = PauseWatch::new();
+            assert!(!watch.is_paused());
+            watch.look();
+            assert!(!watch.is_paused(), "a running clock stays running");
+            tokio::time::pause();
+            std::thread::sleep(Duration::from_millis(1)); // the real clock moves on
+            watch.look();
+            assert!(watch.is_paused());
+            tokio::time::resume();
+            std::thread::sleep(Duration::from_millis(1));
+            watch.look();
+            assert!(!watch.is_paused());
+        });
+    }
 
     #[test]
     fn a_paused_clock_is_told_from_a_running_one() {
