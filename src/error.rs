@@ -62,13 +62,25 @@ pub enum ConfigError {
         /// The burst that was passed.
         burst: f64,
     },
+    /// The share of the rate given to a process while a shared bucket's store is away was
+    /// not above 0 and at most 1.
+    #[error(
+        "a process's share of the rate must be above 0 and at most 1, got {}: with n \
+         processes, a share of 1/n each keeps about the limit",
+        Number(*.share)
+    )]
+    ShareOutOfRange {
+        /// The share that was passed.
+        share: f64,
+    },
 }
 
 /// Why a request was not granted.
 ///
 /// [`InvalidAmount`](Self::InvalidAmount) can never succeed, whatever the caller waits;
-/// [`Timeout`](Self::Timeout) and [`QueueFull`](Self::QueueFull) are "not yet" and carry a
-/// hint, [`retry_after`](Self::retry_after). After a shutdown, a request is answered
+/// [`Timeout`](Self::Timeout), [`QueueFull`](Self::QueueFull) and
+/// [`Unavailable`](Self::Unavailable) are "not yet" and carry a hint,
+/// [`retry_after`](Self::retry_after). After a shutdown, a request is answered
 /// [`ShuttingDown`](Self::ShuttingDown) while the bucket's actor still runs and
 /// [`Stopped`](Self::Stopped) once it has stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -130,6 +142,17 @@ pub enum AcquireError {
     /// `Stopped`.
     #[error("the bucket's actor has stopped and can no longer answer: start a new bucket")]
     Stopped,
+    /// The store that holds a shared bucket's level cannot be reached, and the bucket fails
+    /// closed ([`OnOutage::FailClosed`](crate::OnOutage::FailClosed)): nothing is granted
+    /// until it can be again.
+    #[error(
+        "the shared bucket's store cannot be reached: retry in {retry_after:?}, or choose \
+         another outage policy (OnOutage) to grant while it is away"
+    )]
+    Unavailable {
+        /// When the bucket next tries the store.
+        retry_after: Duration,
+    },
 }
 
 impl AcquireError {
@@ -147,9 +170,9 @@ impl AcquireError {
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Timeout { retry_after, .. } | Self::QueueFull { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::Timeout { retry_after, .. }
+            | Self::QueueFull { retry_after, .. }
+            | Self::Unavailable { retry_after } => Some(*retry_after),
             Self::InvalidAmount { .. } | Self::ShuttingDown | Self::Stopped => None,
         }
     }
@@ -182,6 +205,7 @@ impl From<Refusal> for AcquireError {
                 retry_after,
             },
             Refusal::ShuttingDown => Self::ShuttingDown,
+            Refusal::Unavailable { retry_after } => Self::Unavailable { retry_after },
         }
     }
 }

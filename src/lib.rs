@@ -114,6 +114,8 @@ mod core;
 mod error;
 pub mod guide;
 mod keyed;
+#[cfg(feature = "redis")]
+mod redis;
 mod shell;
 mod wake;
 
@@ -125,6 +127,8 @@ pub use crate::config::BucketConfig;
 pub use crate::core::{BucketStats, Capacity};
 pub use crate::error::{AcquireError, ConfigError};
 pub use crate::keyed::{Keyed, KeyedBucketActor, KeyedBucketHandle, KeyedBucketStats, KeyedStats};
+#[cfg(feature = "redis")]
+pub use crate::redis::{ConnectError, OnOutage, RedisBucketActor, Share};
 pub use crate::wake::TIMER_TICK;
 
 /// The examples of the repository's README, run as doctests (in real time).

@@ -32,6 +32,8 @@ pub(crate) enum Refusal {
     },
     /// Not any more: the bucket has been shut down.
     ShuttingDown,
+    /// Not while the store that holds the level cannot be reached.
+    Unavailable { retry_after: Duration },
 }
 
 /// The core's decision on a request.

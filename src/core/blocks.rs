@@ -115,6 +115,11 @@ impl<T> Blocks<T> {
         Some((block, index))
     }
 
+    /// Every element, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.blocks.iter().flatten()
+    }
+
     /// Every element, in order, to change.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.blocks.iter_mut().flatten()

@@ -98,6 +98,23 @@ impl Limits {
         duration_from_nanos(self.nanos_to_leak(scaled), f64::floor)
     }
 
+    /// How long the bucket takes to leak `amount` (in the caller's units), rounded up: the
+    /// time a reservation of `amount` takes on a schedule of reservations.
+    pub(crate) fn reservation_time(&self, amount: f64) -> Duration {
+        duration_from_nanos(self.nanos_to_leak(self.scaled(amount)), f64::ceil)
+    }
+
+    /// How long a full bucket takes to leak, rounded down: how far ahead of now a schedule
+    /// of reservations may reach and still grant at once.
+    pub(crate) fn burst_time(&self) -> Duration {
+        self.time_to_leak(self.scaled_capacity)
+    }
+
+    /// How much (in the caller's units) leaks in `time`.
+    pub(crate) fn leaked_in(&self, time: Duration) -> f64 {
+        self.unscaled(Time::nanos_f64(time) * self.per_nano.value())
+    }
+
     /// How many nanoseconds the bucket takes to leak `scaled` units.
     fn nanos_to_leak(&self, scaled: f64) -> f64 {
         Wide::divide(scaled, self.per_nano)

@@ -26,6 +26,39 @@ pub(crate) struct Rules {
     /// How long after its deadline a waiter is answered `Timeout`: the lateness of the
     /// front end's timer, within which a grant is still a grant.
     pub(crate) expiry_grace: Duration,
+    /// For lanes whose level lives in a store: whether the store can be reached now.
+    pub(crate) store_reachable: bool,
+    /// For lanes whose level lives in a store: what to do while it cannot be reached.
+    pub(crate) outage: Outage,
+}
+
+impl Rules {
+    /// The rules of lanes of `limits`, with an unbounded queue, whose front end's timer is
+    /// late by `expiry_grace` at most.
+    pub(crate) fn new(limits: Limits, expiry_grace: Duration) -> Self {
+        Self {
+            limits,
+            max_queue: 0,
+            expiry_grace,
+            store_reachable: true,
+            outage: Outage::Refuse {
+                retry_after: Duration::ZERO,
+            },
+        }
+    }
+}
+
+/// What a lane whose level lives in a store does while the store cannot be reached; a
+/// lane that keeps its own level never looks at it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Outage {
+    /// Refuses every request, with when to retry.
+    Refuse { retry_after: Duration },
+    /// Grants every request, in its turn.
+    Grant,
+    /// Grants from a bucket of this process's own with these limits (its share of the
+    /// rate), which starts full.
+    Local(Limits),
 }
 
 /// What a lane's methods need besides the lane: the rules, how to answer, the counters to

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Admission, BucketStats, Capacity, Departures, Env, Lane, Lanes, Limits, Refusal, Replies,
-    Schedule, Ticket, Time, Window,
+    Admission, BucketStats, Capacity, Departures, Env, KeyedLane, Lanes, Limits, OwnLevels,
+    Refusal, Replies, Schedule, Ticket, Time, Window,
 };
 
 /// How late the sweep that frees idle keys may come: it loses nothing, so it leaves the
@@ -19,7 +19,8 @@ const SWEEP_SLACK: Duration = Duration::from_millis(100);
 /// twice what it kept at the last sweep: memory stays within about twice the keys in use.
 const GROWTH_BEFORE_SWEEP: usize = 1024;
 
-/// One lane per key, under one timer.
+/// One lane per key, under one timer: lanes of a bucket's own ([`Lane`](super::Lane)) or
+/// of a shared store's.
 ///
 /// A lane whose level has leaked to zero and that has nobody waiting cannot be told apart
 /// from a new one, so it is not kept: a message that leaves a new key's lane so (a query,
@@ -29,14 +30,14 @@ const GROWTH_BEFORE_SWEEP: usize = 1024;
 /// one would, with a full burst. Nothing is lost or approximated, and nobody has to call
 /// anything.
 #[derive(Debug)]
-pub(crate) struct KeyedLanes<K, C> {
-    lanes: HashMap<K, Lane<C>>,
+pub(crate) struct KeyedLanes<K, L> {
+    lanes: HashMap<K, L>,
     schedule: Schedule<K>,
     /// Lanes with a plan (someone waits in them).
     planned: usize,
-    /// The next sweep: when every key held at the last one will have leaked to zero
-    /// (unless granted to again), or, after a sweep that left none, when the first key held
-    /// since will have. `None` while no key is held.
+    /// The next sweep: when every key held at the last one without waiters will have
+    /// leaked to zero (unless granted to again), or, after a sweep that left none, when the
+    /// first key to have nobody waiting since will have. `None` while there is no such key.
     sweep_due: Option<Time>,
     /// The keys held after the last sweep.
     kept: usize,
@@ -45,9 +46,11 @@ pub(crate) struct KeyedLanes<K, C> {
     next_wake: Option<Window>,
     /// A lane's window or the sweep changed since `next_wake` was computed.
     stale: bool,
+    /// Keys whose lanes came to need their front end (a call to a store), in order.
+    for_front_end: Vec<K>,
 }
 
-impl<K, C> Default for KeyedLanes<K, C> {
+impl<K, L> Default for KeyedLanes<K, L> {
     fn default() -> Self {
         Self {
             lanes: HashMap::new(),
@@ -58,11 +61,12 @@ impl<K, C> Default for KeyedLanes<K, C> {
             evicted: 0,
             next_wake: None,
             stale: false,
+            for_front_end: Vec::new(),
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
+impl<K: Hash + Eq + Clone, L: KeyedLane> KeyedLanes<K, L> {
     /// The keys held now.
     pub(crate) fn len(&self) -> usize {
         self.lanes.len()
@@ -86,8 +90,11 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
             if lane.is_idle_at(limits, now) {
                 return false;
             }
-            let empty_at = lane.empty_at(limits);
-            due = Some(due.map_or(empty_at, |due| due.max(empty_at)));
+            // A busy lane plans the next sweep itself once it is not.
+            if !lane.is_busy() {
+                let empty_at = lane.empty_at(limits);
+                due = Some(due.map_or(empty_at, |due| due.max(empty_at)));
+            }
             true
         });
         self.evicted += (before - self.lanes.len()) as u64;
@@ -100,21 +107,57 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         }
     }
 
-    /// Runs `decide` on `key`'s lane (a new one if the key is unknown), then keeps the
-    /// schedule and the sweep up to date with what it changed.
-    fn with_lane<R: Replies<Caller = C>, T>(
+    /// The keys whose lanes have come to need their front end since the last call (a key
+    /// may come twice; its lane says whether it still does).
+    pub(crate) fn take_for_front_end(&mut self) -> Vec<K> {
+        std::mem::take(&mut self.for_front_end)
+    }
+
+    /// Runs `change` on every lane held.
+    pub(crate) fn on_every_lane<R: Replies<Caller = L::Caller>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        mut change: impl FnMut(&mut L, &mut Env<'_, R>),
+    ) {
+        let keys: Vec<K> = self.lanes.keys().cloned().collect();
+        for key in keys {
+            self.with_lane(env, &key, &mut change);
+        }
+        self.refresh();
+    }
+
+    /// Runs `decide` on `key`'s lane, as [`Lanes`]' own methods do: for what a front end
+    /// does with its lanes besides.
+    pub(crate) fn on_lane<R: Replies<Caller = L::Caller>, T>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
-        decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
+        decide: impl FnOnce(&mut L, &mut Env<'_, R>) -> T,
+    ) -> T {
+        let answer = self.with_lane(env, key, decide);
+        self.refresh();
+        answer
+    }
+
+    /// Runs `decide` on `key`'s lane (a new one if the key is unknown), then keeps the
+    /// schedule and the sweep up to date with what it changed.
+    fn with_lane<R: Replies<Caller = L::Caller>, T>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &K,
+        decide: impl FnOnce(&mut L, &mut Env<'_, R>) -> T,
     ) -> T {
         let Some(lane) = self.lanes.get_mut(key) else {
             return self.with_new_lane(env, key, decide);
         };
         let before = lane.next_wake();
+        let needed = lane.needs_front_end();
         let answer = decide(lane, env);
         let after = lane.next_wake();
-        if after.is_none() {
+        if !needed && lane.needs_front_end() {
+            self.for_front_end.push(key.clone());
+        }
+        if !lane.is_busy() {
             lane.release_queue();
             // The next sweep stays where it was planned, so that steady traffic does not
             // keep moving the timer; it plans the one after.
@@ -130,13 +173,13 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
     /// [`with_lane`](Self::with_lane) for a key not held: the lane is kept only if
     /// `decide` leaves it different from a new one.
     #[cold]
-    fn with_new_lane<R: Replies<Caller = C>, T>(
+    fn with_new_lane<R: Replies<Caller = L::Caller>, T>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
-        decide: impl FnOnce(&mut Lane<C>, &mut Env<'_, R>) -> T,
+        decide: impl FnOnce(&mut L, &mut Env<'_, R>) -> T,
     ) -> T {
-        let mut lane = Lane::new(env.now);
+        let mut lane = L::new(env.now);
         let answer = decide(&mut lane, env);
         let limits = &env.rules.limits;
         if lane.is_idle_at(limits, env.now) {
@@ -145,11 +188,14 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         if self.lanes.len() >= 2 * self.kept + GROWTH_BEFORE_SWEEP {
             self.sweep_idle(limits, env.now);
         }
-        if self.sweep_due.is_none() {
+        let after = lane.next_wake();
+        if !lane.is_busy() && self.sweep_due.is_none() {
             self.sweep_due = Some(lane.empty_at(limits));
             self.stale = true;
         }
-        let after = lane.next_wake();
+        if lane.needs_front_end() {
+            self.for_front_end.push(key.clone());
+        }
         self.lanes.insert(key.clone(), lane);
         self.track(key, None, after);
         answer
@@ -176,7 +222,7 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
         let lanes = &self.lanes;
         let plans = self
             .schedule
-            .next(|key| lanes.get(key).and_then(Lane::next_wake));
+            .next(|key| lanes.get(key).and_then(L::next_wake));
         let sweep = self.sweep_due.map(|due| Window::within(due, SWEEP_SLACK));
         self.next_wake = match (plans, sweep) {
             (Some(plans), Some(sweep)) => Some(plans.and(sweep)),
@@ -186,12 +232,12 @@ impl<K: Hash + Eq + Clone, C> KeyedLanes<K, C> {
 }
 
 /// A bucket per key.
-impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
+impl<K: Hash + Eq + Clone, L: KeyedLane> Lanes for KeyedLanes<K, L> {
     type Key = K;
-    type Caller = C;
+    type Caller = L::Caller;
     const WATCHES_HEADS: bool = false;
 
-    fn admit<R: Replies<Caller = C>>(
+    fn admit<R: Replies<Caller = L::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
@@ -203,13 +249,13 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         admission
     }
 
-    fn enqueue<R: Replies<Caller = C>>(
+    fn enqueue<R: Replies<Caller = L::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
         ticket: Ticket,
-        caller: C,
-        watch: impl FnOnce(&mut C, &Arc<Departures>),
+        caller: L::Caller,
+        watch: impl FnOnce(&mut L::Caller, &Arc<Departures>),
     ) {
         self.with_lane(env, key, |lane, env| {
             lane.enqueue(env, &(), ticket, caller, watch);
@@ -221,30 +267,61 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         self.next_wake
     }
 
-    fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+    fn serve<R: Replies<Caller = L::Caller>>(&mut self, env: &mut Env<'_, R>) {
         loop {
             let lanes = &self.lanes;
-            let current = |key: &K| lanes.get(key).and_then(Lane::next_wake);
+            let current = |key: &K| lanes.get(key).and_then(L::next_wake);
             let Some(key) = self.schedule.pop_due(env.now, current) else {
                 break;
             };
             self.with_lane(env, &key, |lane, env| lane.serve(env));
             // Popped from the schedule: back in it even if its window is unchanged.
-            if let Some(plan) = self.lanes.get(&key).and_then(Lane::next_wake) {
+            if let Some(plan) = self.lanes.get(&key).and_then(L::next_wake) {
                 self.schedule.insert(key, plan);
             }
             self.stale = true;
         }
         let lanes = &self.lanes;
         self.schedule
-            .compact(self.planned, |key| lanes.get(key).and_then(Lane::next_wake));
+            .compact(self.planned, |key| lanes.get(key).and_then(L::next_wake));
         if self.sweep_due.is_some_and(|due| due <= env.now) {
             self.sweep_idle(&env.rules.limits, env.now);
         }
         self.refresh();
     }
 
-    fn capacity<R: Replies<Caller = C>>(
+    fn close<R: Replies<Caller = L::Caller>>(&mut self, replies: &R, stats: &mut BucketStats) {
+        for lane in self.lanes.values_mut() {
+            lane.close(replies, stats);
+            lane.release_queue();
+        }
+        self.schedule.clear();
+        self.planned = 0;
+        self.stale = true;
+        self.refresh();
+    }
+
+    fn head_caller_mut(&mut self) -> Option<&mut L::Caller> {
+        None // a head per key: too many to watch
+    }
+
+    fn callers(&mut self, mut watch: impl FnMut(&K, &Arc<Departures>, &mut L::Caller)) {
+        for (key, lane) in &mut self.lanes {
+            lane.callers(|(), departures, caller| watch(key, departures, caller));
+        }
+    }
+
+    fn notice_departures<R: Replies<Caller = L::Caller>>(&mut self, env: &mut Env<'_, R>, key: &K) {
+        if self.lanes.contains_key(key) {
+            self.with_lane(env, key, |lane, env| lane.notice_departures(env, &()));
+            self.refresh();
+        }
+    }
+}
+
+/// A bucket per key, each keeping its level.
+impl<K: Hash + Eq + Clone, L: KeyedLane + OwnLevels> OwnLevels for KeyedLanes<K, L> {
+    fn capacity<R: Replies<Caller = L::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
@@ -256,7 +333,7 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         capacity
     }
 
-    fn reconcile<R: Replies<Caller = C>>(
+    fn reconcile<R: Replies<Caller = L::Caller>>(
         &mut self,
         env: &mut Env<'_, R>,
         key: &K,
@@ -270,7 +347,7 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         settled
     }
 
-    fn reconfigure<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
+    fn reconfigure<R: Replies<Caller = L::Caller>>(&mut self, env: &mut Env<'_, R>, old: &Limits) {
         self.schedule.clear();
         self.planned = 0;
         self.sweep_due = None;
@@ -286,37 +363,5 @@ impl<K: Hash + Eq + Clone, C> Lanes for KeyedLanes<K, C> {
         }
         self.stale = true;
         self.refresh();
-    }
-
-    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
-        for lane in self.lanes.values_mut() {
-            lane.close(replies, stats);
-            lane.release_queue();
-        }
-        self.schedule.clear();
-        self.planned = 0;
-        self.stale = true;
-        self.refresh();
-    }
-
-    fn head_caller_mut(&mut self) -> Option<&mut C> {
-        None // a head per key: too many to watch
-    }
-
-    fn callers(&mut self, mut watch: impl FnMut(&K, &Arc<Departures>, &mut C)) {
-        for (key, lane) in &mut self.lanes {
-            if let Some((departures, callers)) = lane.callers_mut() {
-                for caller in callers {
-                    watch(key, departures, caller);
-                }
-            }
-        }
-    }
-
-    fn notice_departures<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, key: &K) {
-        if self.lanes.contains_key(key) {
-            self.with_lane(env, key, |lane, env| lane.forget_departed(env));
-            self.refresh();
-        }
     }
 }

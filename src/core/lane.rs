@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::queue::{Departures, Queue, Waiter};
 use super::{
-    Admission, Bucket, BucketStats, Capacity, Env, Event, Grant, Lanes, Limits, Refusal, Replies,
-    Rules, Ticket, Time, Window,
+    Admission, Bucket, BucketStats, Capacity, Env, Event, Grant, KeyedLane, Lanes, Limits,
+    OwnLevels, Refusal, Replies, Rules, Ticket, Time, Window,
 };
 
 /// One bucket and the callers who wait on it.
@@ -47,24 +47,6 @@ impl<C> Lane<C> {
             .as_deref_mut()
             .filter(|queue| !queue.is_empty())?;
         Some(queue.callers_mut())
-    }
-
-    /// Whether the lane is indistinguishable from a new one at `now`: nobody waits and
-    /// the level has leaked to zero.
-    pub(crate) fn is_idle_at(&self, limits: &Limits, now: Time) -> bool {
-        self.waiting() == 0 && self.bucket.empty_at(limits) <= now
-    }
-
-    /// When the level reaches zero if nothing more is granted.
-    pub(crate) fn empty_at(&self, limits: &Limits) -> Time {
-        self.bucket.empty_at(limits)
-    }
-
-    /// Frees the queue's memory if nobody waits.
-    pub(crate) fn release_queue(&mut self) {
-        if self.queue.as_ref().is_some_and(|queue| queue.is_empty()) {
-            self.queue = None;
-        }
     }
 
     fn queue_is_empty(&self) -> bool {
@@ -202,6 +184,31 @@ impl<C> Lane<C> {
     }
 }
 
+/// One lane among many, one per key.
+impl<C> KeyedLane for Lane<C> {
+    fn new(now: Time) -> Self {
+        Lane::new(now)
+    }
+
+    fn is_idle_at(&self, limits: &Limits, now: Time) -> bool {
+        self.waiting() == 0 && self.bucket.empty_at(limits) <= now
+    }
+
+    fn empty_at(&self, limits: &Limits) -> Time {
+        self.bucket.empty_at(limits)
+    }
+
+    fn is_busy(&self) -> bool {
+        self.waiting() > 0
+    }
+
+    fn release_queue(&mut self) {
+        if self.queue.as_ref().is_some_and(|queue| queue.is_empty()) {
+            self.queue = None;
+        }
+    }
+}
+
 /// A single bucket: one lane, under the key `()`.
 impl<C> Lanes for Lane<C> {
     type Key = ();
@@ -275,6 +282,33 @@ impl<C> Lanes for Lane<C> {
         self.replan(limits, env.now);
     }
 
+    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
+        if let Some(queue) = self.queue.as_deref_mut() {
+            for mut waiter in queue.take_all() {
+                answer_out_of_turn(replies, stats, &mut waiter, Refusal::ShuttingDown);
+            }
+        }
+    }
+
+    fn head_caller_mut(&mut self) -> Option<&mut C> {
+        self.queue.as_mut()?.front_caller_mut()
+    }
+
+    fn callers(&mut self, mut watch: impl FnMut(&(), &Arc<Departures>, &mut C)) {
+        if let Some((departures, callers)) = self.callers_mut() {
+            for caller in callers {
+                watch(&(), departures, caller);
+            }
+        }
+    }
+
+    fn notice_departures<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, (): &()) {
+        self.forget_departed(env);
+    }
+}
+
+/// A single bucket keeps its level.
+impl<C> OwnLevels for Lane<C> {
     fn capacity<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -305,16 +339,7 @@ impl<C> Lanes for Lane<C> {
         estimated: f64,
     ) -> Result<(), Refusal> {
         let limits = &env.rules.limits;
-        let invalid = |amount| Refusal::InvalidAmount {
-            amount,
-            capacity: limits.capacity(),
-        };
-        let result = if let Some(cost) = [actual, estimated]
-            .into_iter()
-            .find(|cost| !(cost.is_finite() && *cost >= 0.0))
-        {
-            Err(invalid(cost))
-        } else {
+        let result = check_costs(limits, actual, estimated).and_then(|()| {
             self.bucket.leak(limits, env.now);
             let difference = actual - estimated;
             if (self.bucket.level(limits) + difference).is_finite() {
@@ -327,9 +352,12 @@ impl<C> Lanes for Lane<C> {
                 Ok(())
             } else {
                 // A debt beyond any number could never be repaid, nor refunded.
-                Err(invalid(actual))
+                Err(Refusal::InvalidAmount {
+                    amount: actual,
+                    capacity: limits.capacity(),
+                })
             }
-        };
+        });
         if let Err(refusal) = &result {
             env.stats.record(Event::Refused(refusal), false);
         }
@@ -357,34 +385,25 @@ impl<C> Lanes for Lane<C> {
         }
         self.serve(env);
     }
+}
 
-    fn close<R: Replies<Caller = C>>(&mut self, replies: &R, stats: &mut BucketStats) {
-        if let Some(queue) = self.queue.as_deref_mut() {
-            for mut waiter in queue.take_all() {
-                answer_out_of_turn(replies, stats, &mut waiter, Refusal::ShuttingDown);
-            }
-        }
-    }
-
-    fn head_caller_mut(&mut self) -> Option<&mut C> {
-        self.queue.as_mut()?.front_caller_mut()
-    }
-
-    fn callers(&mut self, mut watch: impl FnMut(&(), &Arc<Departures>, &mut C)) {
-        if let Some((departures, callers)) = self.callers_mut() {
-            for caller in callers {
-                watch(&(), departures, caller);
-            }
-        }
-    }
-
-    fn notice_departures<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, (): &()) {
-        self.forget_departed(env);
+/// Whether `actual` and `estimated` are costs that can be settled: finite and not
+/// negative.
+pub(crate) fn check_costs(limits: &Limits, actual: f64, estimated: f64) -> Result<(), Refusal> {
+    match [actual, estimated]
+        .into_iter()
+        .find(|cost| !(cost.is_finite() && *cost >= 0.0))
+    {
+        Some(amount) => Err(Refusal::InvalidAmount {
+            amount,
+            capacity: limits.capacity(),
+        }),
+        None => Ok(()),
     }
 }
 
 /// The refusal of an amount that can never be granted, counted; `None` for a valid one.
-fn refuse_invalid<R>(env: &mut Env<'_, R>, amount: f64) -> Option<Admission> {
+pub(super) fn refuse_invalid<R>(env: &mut Env<'_, R>, amount: f64) -> Option<Admission> {
     let refusal = env.rules.limits.check(amount).err()?;
     env.stats.record(Event::Refused(&refusal), false);
     Some(Admission::Refused(refusal))
@@ -475,10 +494,10 @@ fn expire<R: Replies>(queue: &mut Queue<R::Caller>, bucket: &Bucket, env: &mut E
 
 /// Answers `waiter` out of turn with `refusal`: counted as that refusal, or as cancelled
 /// if its caller has gone.
-fn answer_out_of_turn<R: Replies>(
+pub(super) fn answer_out_of_turn<R: Replies, M>(
     replies: &R,
     stats: &mut BucketStats,
-    waiter: &mut Waiter<R::Caller>,
+    waiter: &mut Waiter<R::Caller, M>,
     refusal: Refusal,
 ) {
     let counted = refusal.clone();

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Admission, BucketStats, Capacity, Departures, Env, Limits, Refusal, Replies, Ticket, Window,
+    Admission, BucketStats, Capacity, Departures, Env, Limits, Refusal, Replies, Ticket, Time,
+    Window,
 };
 
 /// The lanes of a front end, as its shell drives them: requests come in with a key (`()`
@@ -50,6 +51,55 @@ pub(crate) trait Lanes {
     /// those whose deadlines have passed, and plans the next wake-up.
     fn serve<R: Replies<Caller = Self::Caller>>(&mut self, env: &mut Env<'_, R>);
 
+    /// Answers every waiter [`Refusal::ShuttingDown`] and forgets them.
+    fn close<R: Replies<Caller = Self::Caller>>(&mut self, replies: &R, stats: &mut BucketStats);
+
+    /// The caller at the head of the queue, for a front end that watches it; `None` where
+    /// there are too many heads to watch.
+    fn head_caller_mut(&mut self) -> Option<&mut Self::Caller>;
+
+    /// Hands every waiting caller to `watch`, with its key and its queue's flag, the
+    /// callers of one queue one after another: for a front end that must notice any of
+    /// them leave.
+    fn callers(&mut self, watch: impl FnMut(&Self::Key, &Arc<Departures>, &mut Self::Caller));
+
+    /// A caller under `key` has left, the front end saw, and it has raised the flag of that
+    /// caller's queue: the callers who left are removed, and those behind them served.
+    fn notice_departures<R: Replies<Caller = Self::Caller>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &Self::Key,
+    );
+}
+
+/// A lane that [`KeyedLanes`](super::KeyedLanes) holds, one per key.
+pub(crate) trait KeyedLane: Lanes<Key = ()> {
+    /// An empty lane with nobody waiting, as of `now`.
+    fn new(now: Time) -> Self;
+
+    /// Whether the lane is indistinguishable from a new one at `now`: nobody waits and
+    /// the level has leaked to zero.
+    fn is_idle_at(&self, limits: &Limits, now: Time) -> bool;
+
+    /// When the level reaches zero if nothing more is granted.
+    fn empty_at(&self, limits: &Limits) -> Time;
+
+    /// Whether anyone waits on the lane, or it waits on its front end.
+    fn is_busy(&self) -> bool;
+
+    /// Frees the memory kept for waiters if nobody waits.
+    fn release_queue(&mut self);
+
+    /// Whether the lane has work that only its front end can do, such as a call to the
+    /// store that holds its level; none for a bucket of its own.
+    fn needs_front_end(&self) -> bool {
+        false
+    }
+}
+
+/// Lanes whose levels are kept in this process, so that a report of the capacity, a
+/// settled cost and a new configuration are answered at once.
+pub(crate) trait OwnLevels: Lanes {
     /// The level, the queue and the wait for `amount` under `key`, after granting what is
     /// due; `open` says whether the bucket still grants.
     fn capacity<R: Replies<Caller = Self::Caller>>(
@@ -77,25 +127,5 @@ pub(crate) trait Lanes {
         &mut self,
         env: &mut Env<'_, R>,
         old: &Limits,
-    );
-
-    /// Answers every waiter [`Refusal::ShuttingDown`] and forgets them.
-    fn close<R: Replies<Caller = Self::Caller>>(&mut self, replies: &R, stats: &mut BucketStats);
-
-    /// The caller at the head of the queue, for a front end that watches it; `None` where
-    /// there are too many heads to watch.
-    fn head_caller_mut(&mut self) -> Option<&mut Self::Caller>;
-
-    /// Hands every waiting caller to `watch`, with its key and its queue's flag, the
-    /// callers of one queue one after another: for a front end that must notice any of
-    /// them leave.
-    fn callers(&mut self, watch: impl FnMut(&Self::Key, &Arc<Departures>, &mut Self::Caller));
-
-    /// A caller under `key` has left, the front end saw, and it has raised the flag of that
-    /// caller's queue: the callers who left are removed, and those behind them served.
-    fn notice_departures<R: Replies<Caller = Self::Caller>>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        key: &Self::Key,
     );
 }

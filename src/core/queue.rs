@@ -8,9 +8,10 @@ use std::sync::Arc;
 use super::blocks::Blocks;
 use super::{Limits, Time, Window};
 
-/// A request that could not be granted at once, and whoever waits for its answer.
+/// A request that could not be granted at once, whoever waits for its answer, and what
+/// the lane notes of it (`M`; nothing for a local bucket).
 #[derive(Debug)]
-pub(crate) struct Waiter<C> {
+pub(crate) struct Waiter<C, M = ()> {
     /// Rises by one with each waiter, so the queue is sorted by it.
     id: u64,
     pub(crate) amount: f64,
@@ -19,11 +20,17 @@ pub(crate) struct Waiter<C> {
     pub(crate) caller: C,
     /// Already answered out of turn (timed out): skipped when it reaches the head.
     answered: bool,
+    pub(crate) mark: M,
 }
 
-impl<C> Waiter<C> {
+impl<C, M> Waiter<C, M> {
     pub(crate) fn is_answered(&self) -> bool {
         self.answered
+    }
+
+    /// What the queue knows it by.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -52,8 +59,8 @@ impl Departures {
 /// A waiter answered out of turn (when it expired) stays in place, marked, until it
 /// reaches the head: removing it from the middle would cost a pass over the queue.
 #[derive(Debug)]
-pub(crate) struct Queue<C> {
-    waiters: Blocks<Waiter<C>>,
+pub(crate) struct Queue<C, M = ()> {
+    waiters: Blocks<Waiter<C, M>>,
     /// The sum of the amounts of waiters not yet answered, scaled.
     queued: f64,
     answered: usize,
@@ -66,7 +73,7 @@ pub(crate) struct Queue<C> {
     pub(crate) plan: Option<Window>,
 }
 
-impl<C> Default for Queue<C> {
+impl<C, M> Default for Queue<C, M> {
     fn default() -> Self {
         Self {
             waiters: Blocks::default(),
@@ -80,7 +87,7 @@ impl<C> Default for Queue<C> {
     }
 }
 
-impl<C> Queue<C> {
+impl<C, M: Default> Queue<C, M> {
     /// The number of waiters not yet answered.
     pub(crate) fn len(&self) -> usize {
         self.waiters.len() - self.answered
@@ -95,8 +102,18 @@ impl<C> Queue<C> {
         self.queued
     }
 
-    pub(crate) fn front(&self) -> Option<&Waiter<C>> {
+    pub(crate) fn front(&self) -> Option<&Waiter<C, M>> {
         self.waiters.front()
+    }
+
+    /// Every waiter, answered or not, in order.
+    pub(crate) fn waiters(&self) -> impl Iterator<Item = &Waiter<C, M>> {
+        self.waiters.iter()
+    }
+
+    /// Every waiter, answered or not, in order, to change their marks.
+    pub(crate) fn waiters_mut(&mut self) -> impl Iterator<Item = &mut Waiter<C, M>> {
+        self.waiters.iter_mut()
     }
 
     /// The caller of the first waiter, if it has not been answered.
@@ -128,7 +145,7 @@ impl<C> Queue<C> {
     }
 
     /// Queues a waiter whose timeout runs out at `deadline` and who is answered `Timeout`
-    /// at `expires_at`, if it still waits then.
+    /// at `expires_at`, if it still waits then; returns its id.
     pub(crate) fn push(
         &mut self,
         limits: &Limits,
@@ -137,7 +154,7 @@ impl<C> Queue<C> {
         deadline: Option<Time>,
         expires_at: Option<Time>,
         caller: C,
-    ) {
+    ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         if let Some(expires_at) = expires_at {
@@ -151,10 +168,12 @@ impl<C> Queue<C> {
             deadline,
             caller,
             answered: false,
+            mark: M::default(),
         });
+        id
     }
 
-    pub(crate) fn pop_front(&mut self, limits: &Limits) -> Option<Waiter<C>> {
+    pub(crate) fn pop_front(&mut self, limits: &Limits) -> Option<Waiter<C, M>> {
         let waiter = self.waiters.pop_front()?;
         self.forget(limits, &waiter);
         self.forget_stale_expiries();
@@ -169,7 +188,7 @@ impl<C> Queue<C> {
     }
 
     /// Takes a waiter that has left the queue out of the count and the sum.
-    fn forget(&mut self, limits: &Limits, waiter: &Waiter<C>) {
+    fn forget(&mut self, limits: &Limits, waiter: &Waiter<C, M>) {
         if waiter.answered {
             self.answered -= 1;
         } else {
@@ -197,27 +216,45 @@ impl<C> Queue<C> {
         &mut self,
         limits: &Limits,
         now: Time,
-        mut answer: impl FnMut(&mut Waiter<C>, f64),
+        mut answer: impl FnMut(&mut Waiter<C, M>, f64),
     ) {
         while let Some(&Reverse((expires_at, id))) = self.expiries.peek() {
             if expires_at > now {
                 break;
             }
             self.expiries.pop();
-            let Some(waiter) = self.waiters.find_mut(id, |waiter| waiter.id) else {
-                continue;
-            };
-            if waiter.answered {
-                continue;
-            }
-            waiter.answered = true;
-            self.answered += 1;
-            self.queued -= limits.scaled(waiter.amount);
-            answer(waiter, self.queued);
+            self.answer_out_of_turn(limits, id, &mut answer);
         }
-        if self.is_empty() {
-            self.queued = 0.0;
+    }
+
+    /// Marks the waiter `id` as answered, out of turn, and hands it to `answer` with the
+    /// amount still queued (scaled); false if it is not queued or was answered already.
+    pub(crate) fn answer_out_of_turn(
+        &mut self,
+        limits: &Limits,
+        id: u64,
+        answer: impl FnOnce(&mut Waiter<C, M>, f64),
+    ) -> bool {
+        let total = self.waiters.len();
+        let Some(waiter) = self.waiters.find_mut(id, |waiter| waiter.id) else {
+            return false;
+        };
+        if waiter.answered {
+            return false;
         }
+        waiter.answered = true;
+        self.answered += 1;
+        self.queued -= limits.scaled(waiter.amount);
+        if total == self.answered {
+            self.queued = 0.0; // no rounding residue survives an empty queue
+        }
+        answer(waiter, self.queued);
+        true
+    }
+
+    /// The waiter `id`, if it is queued.
+    pub(crate) fn find_mut(&mut self, id: u64) -> Option<&mut Waiter<C, M>> {
+        self.waiters.find_mut(id, |waiter| waiter.id)
     }
 
     /// Removes, in one pass and in place, the waiters for which `remove` is true (it may
@@ -225,7 +262,7 @@ impl<C> Queue<C> {
     pub(crate) fn remove_where(
         &mut self,
         limits: &Limits,
-        mut remove: impl FnMut(&mut Waiter<C>) -> bool,
+        mut remove: impl FnMut(&mut Waiter<C, M>) -> bool,
     ) {
         let mut queued = -0.0; // as `Iterator::sum` starts, so that -0.0 amounts add up alike
         self.waiters.retain(|waiter| {
@@ -246,7 +283,7 @@ impl<C> Queue<C> {
     }
 
     /// Empties the queue, in order, leaving out waiters already answered.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter<C>> {
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter<C, M>> {
         self.queued = 0.0;
         self.answered = 0;
         self.expiries.clear();
@@ -254,7 +291,7 @@ impl<C> Queue<C> {
         self.waiters.take_all().filter(|waiter| !waiter.answered)
     }
 
-    fn find(&self, id: u64) -> Option<&Waiter<C>> {
+    fn find(&self, id: u64) -> Option<&Waiter<C, M>> {
         self.waiters.find(id, |waiter| waiter.id)
     }
 
@@ -283,7 +320,7 @@ mod tests {
     #[test]
     fn granted_waiters_leave_no_pile_of_expiries_and_the_rest_still_expire() {
         let limits = Limits::per_period(10.0, Duration::from_secs(1));
-        let mut queue = Queue::default();
+        let mut queue: Queue<()> = Queue::default();
         let deadline = |i: u64| Time::since_epoch(Duration::from_millis(1000 - i));
         for i in 0..300 {
             queue.push(

@@ -32,6 +32,15 @@ pub struct BucketStats {
     /// [`ShuttingDown`](crate::AcquireError::ShuttingDown) answers, to `Acquire` and to
     /// `Reconcile`.
     pub shutting_down: u64,
+    /// [`Unavailable`](crate::AcquireError::Unavailable) answers of a shared bucket whose
+    /// store could not be reached.
+    pub unavailable: u64,
+    /// Grants a shared bucket made without its store, failing open; counted in `granted`
+    /// too.
+    pub failed_open: u64,
+    /// Grants a shared bucket made from the bucket of its own process while its store
+    /// could not be reached; counted in `granted` too.
+    pub granted_locally: u64,
     /// Waiters now.
     pub queue_len: usize,
     /// The most waiters at any one time.
@@ -53,6 +62,10 @@ pub(crate) enum Event<'a> {
     Refused(&'a Refusal),
     /// Nobody was left to answer it.
     Cancelled,
+    /// The grant just counted was made without the store, failing open.
+    FailedOpen,
+    /// The grant just counted was made by the process's own bucket, the store away.
+    GrantedLocally,
 }
 
 impl BucketStats {
@@ -88,10 +101,13 @@ impl BucketStats {
                     Refusal::Timeout { .. } => &mut self.timed_out,
                     Refusal::QueueFull { .. } => &mut self.queue_full,
                     Refusal::ShuttingDown => &mut self.shutting_down,
+                    Refusal::Unavailable { .. } => &mut self.unavailable,
                 };
                 *counter += 1;
             }
             Event::Cancelled => self.cancelled += 1,
+            Event::FailedOpen => self.failed_open += 1,
+            Event::GrantedLocally => self.granted_locally += 1,
         }
     }
 
@@ -104,6 +120,9 @@ impl BucketStats {
         self.queue_full += other.queue_full;
         self.invalid += other.invalid;
         self.shutting_down += other.shutting_down;
+        self.unavailable += other.unavailable;
+        self.failed_open += other.failed_open;
+        self.granted_locally += other.granted_locally;
         self.queue_len += other.queue_len;
         self.max_queue_len += other.max_queue_len;
         self.total_wait = self.total_wait.saturating_add(other.total_wait);

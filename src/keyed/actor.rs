@@ -3,7 +3,7 @@ use std::hash::Hash;
 use actix::{Actor, Context, Handler, Supervised};
 
 use super::{Keyed, KeyedBucketStats, KeyedStats};
-use crate::core::{BucketStats, KeyedLanes};
+use crate::core::{BucketStats, KeyedLanes, Lane};
 use crate::shell::{AcquireResult, Reply, Shell, Shelled, Waiting};
 use crate::{
     Acquire, AcquireError, BucketConfig, Capacity, CapacityInfo, Reconcile, Reconfigure, Shutdown,
@@ -57,7 +57,7 @@ use crate::{
 /// other runtime, [`KeyedBucketHandle::spawn`](crate::KeyedBucketHandle::spawn) runs it
 /// on a thread of its own.
 pub struct KeyedBucketActor<K: Hash + Eq + Clone + Send + Unpin + 'static> {
-    shell: Shell<KeyedLanes<K, Waiting>>,
+    shell: Shell<KeyedLanes<K, Lane<Waiting>>>,
 }
 
 impl<K: Hash + Eq + Clone + Send + Unpin + 'static> KeyedBucketActor<K> {
@@ -98,7 +98,7 @@ impl<K: Hash + Eq + Clone + Send + Unpin + 'static> KeyedBucketActor<K> {
 }
 
 impl<K: Hash + Eq + Clone + Send + Unpin + 'static> Shelled for KeyedBucketActor<K> {
-    type Lanes = KeyedLanes<K, Waiting>;
+    type Lanes = KeyedLanes<K, Lane<Waiting>>;
 
     fn shell(&mut self) -> &mut Shell<Self::Lanes> {
         &mut self.shell

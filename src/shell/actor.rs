@@ -12,8 +12,8 @@ use log::{debug, info};
 use super::departures::{poll_gone, watch, DrainWatch};
 use super::reply::{AcquireResult, Courier, Delivery, Inbox, Reply, Waiting};
 use crate::core::{
-    Admission, BucketStats, Env, Event, Lanes, Lifecycle, Refusal, Rules, ShutdownStep, Ticket,
-    Time,
+    Admission, BucketStats, Env, Event, Lanes, Lifecycle, OwnLevels, Refusal, Rules, ShutdownStep,
+    Ticket, Time,
 };
 use crate::wake::{Alarm, Clock, TIMER_TICK};
 use crate::{AcquireError, BucketConfig, Capacity, Granted, Shutdown};
@@ -28,6 +28,10 @@ pub(crate) trait Shelled: Actor<Context = Context<Self>> {
     type Lanes: Lanes<Caller = Waiting, Key: Clone + Send + 'static>;
 
     fn shell(&mut self) -> &mut Shell<Self::Lanes>;
+
+    /// After each turn of the timer: for a front end with work of its own to start, such
+    /// as a call to a store for the requests that have just joined the queue.
+    fn after_timer(&mut self, _ctx: &mut Context<Self>) {}
 }
 
 /// A bucket actor's state: the request whose reply sender actix is about to deliver, and
@@ -77,11 +81,7 @@ where
             inbox: Inbox::default(),
             front: Front {
                 config,
-                rules: Rules {
-                    limits: *config.limits(),
-                    max_queue: 0,
-                    expiry_grace: TIMER_TICK,
-                },
+                rules: Rules::new(*config.limits(), TIMER_TICK),
                 lanes: lanes(clock.now().1),
                 lifecycle: Lifecycle::Open,
                 stats: BucketStats::default(),
@@ -160,6 +160,39 @@ where
         self.courier.clock.now().1
     }
 
+    /// Whether the bucket still grants: no shutdown has come.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn is_open(&self) -> bool {
+        self.lifecycle.is_open()
+    }
+
+    /// Whether the bucket has closed for good.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lifecycle.is_closed()
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn rules_mut(&mut self) -> &mut Rules {
+        &mut self.rules
+    }
+
+    /// Runs `change` on the lanes, now, for what a front end does with them besides the
+    /// messages every bucket answers; then closes the bucket if that ends a drain, or
+    /// keeps the timer running while it is needed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn with_lanes<A: Shelled<Lanes = L>, T>(
+        &mut self,
+        ctx: &mut Context<A>,
+        change: impl FnOnce(&mut L, &mut Env<'_, Courier>) -> T,
+    ) -> T {
+        let now = self.now();
+        let (lanes, mut env) = self.split(now);
+        let answer = change(lanes, &mut env);
+        self.settle(ctx);
+        answer
+    }
+
     /// The lanes and everything their methods need, at `now`.
     fn split(&mut self, now: Time) -> (&mut L, Env<'_, Courier>) {
         let env = Env {
@@ -230,67 +263,16 @@ where
 
     /// Refuses a request the core never saw, and counts it.
     #[cold]
-    fn refuse<T>(&mut self, refusal: Refusal) -> Reply<Result<T, AcquireError>> {
+    pub(crate) fn refuse<T>(&mut self, refusal: Refusal) -> Reply<Result<T, AcquireError>> {
+        Reply::now(Err(self.count_refusal(refusal)))
+    }
+
+    /// Counts a refusal that the front end decided, and makes it the caller's error.
+    pub(crate) fn count_refusal(&mut self, refusal: Refusal) -> AcquireError {
         self.stats.record(Event::Refused(&refusal), false);
         let error = AcquireError::from(refusal);
         debug!("{error}");
-        Reply::now(Err(error))
-    }
-
-    pub(crate) fn capacity<A: Shelled<Lanes = L>>(
-        &mut self,
-        key: L::Key,
-        amount: f64,
-        ctx: &mut Context<A>,
-    ) -> Capacity {
-        let open = self.lifecycle.is_open();
-        let now = self.now();
-        let (lanes, mut env) = self.split(now);
-        let capacity = lanes.capacity(&mut env, &key, amount, open);
-        self.settle(ctx);
-        capacity
-    }
-
-    pub(crate) fn reconcile<A: Shelled<Lanes = L>>(
-        &mut self,
-        key: L::Key,
-        actual: f64,
-        estimated: f64,
-        ctx: &mut Context<A>,
-    ) -> Reply<Result<(), AcquireError>> {
-        if self.lifecycle.is_closed() {
-            return self.refuse(Refusal::ShuttingDown);
-        }
-        let now = self.now();
-        let (lanes, mut env) = self.split(now);
-        let settled = lanes
-            .reconcile(&mut env, &key, actual, estimated)
-            .map_err(AcquireError::from);
-        match &settled {
-            Ok(()) => debug!("settled {actual} against {estimated}"),
-            Err(error) => debug!("{error}"),
-        }
-        self.settle(ctx);
-        Reply::now(settled)
-    }
-
-    pub(crate) fn reconfigure<A: Shelled<Lanes = L>>(
-        &mut self,
-        config: BucketConfig,
-        ctx: &mut Context<A>,
-    ) {
-        let old = self.rules.limits;
-        self.config = config;
-        self.rules.limits = *config.limits();
-        info!(
-            "reconfigured to {} per {:?}",
-            config.capacity(),
-            config.period()
-        );
-        let now = self.now();
-        let (lanes, mut env) = self.split(now);
-        lanes.reconfigure(&mut env, &old);
-        self.settle(ctx);
+        error
     }
 
     /// Grants what is due, so that the counters and the queue are current.
@@ -466,6 +448,68 @@ where
     }
 }
 
+/// The answers of buckets that keep their levels here: given at once.
+impl<L: Lanes<Caller = Waiting> + OwnLevels> Front<L>
+where
+    L::Key: Clone + Send + 'static,
+{
+    pub(crate) fn capacity<A: Shelled<Lanes = L>>(
+        &mut self,
+        key: L::Key,
+        amount: f64,
+        ctx: &mut Context<A>,
+    ) -> Capacity {
+        let open = self.lifecycle.is_open();
+        let now = self.now();
+        let (lanes, mut env) = self.split(now);
+        let capacity = lanes.capacity(&mut env, &key, amount, open);
+        self.settle(ctx);
+        capacity
+    }
+
+    pub(crate) fn reconcile<A: Shelled<Lanes = L>>(
+        &mut self,
+        key: L::Key,
+        actual: f64,
+        estimated: f64,
+        ctx: &mut Context<A>,
+    ) -> Reply<Result<(), AcquireError>> {
+        if self.lifecycle.is_closed() {
+            return self.refuse(Refusal::ShuttingDown);
+        }
+        let now = self.now();
+        let (lanes, mut env) = self.split(now);
+        let settled = lanes
+            .reconcile(&mut env, &key, actual, estimated)
+            .map_err(AcquireError::from);
+        match &settled {
+            Ok(()) => debug!("settled {actual} against {estimated}"),
+            Err(error) => debug!("{error}"),
+        }
+        self.settle(ctx);
+        Reply::now(settled)
+    }
+
+    pub(crate) fn reconfigure<A: Shelled<Lanes = L>>(
+        &mut self,
+        config: BucketConfig,
+        ctx: &mut Context<A>,
+    ) {
+        let old = self.rules.limits;
+        self.config = config;
+        self.rules.limits = *config.limits();
+        info!(
+            "reconfigured to {} per {:?}",
+            config.capacity(),
+            config.period()
+        );
+        let now = self.now();
+        let (lanes, mut env) = self.split(now);
+        lanes.reconfigure(&mut env, &old);
+        self.settle(ctx);
+    }
+}
+
 impl<L: Lanes> std::fmt::Debug for Shell<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bucket")
@@ -488,6 +532,8 @@ impl<A: Shelled> ActorFuture<A> for Timer {
         ctx: &mut Context<A>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
-        actor.shell().receive().run_timer(ctx, task)
+        let poll = actor.shell().receive().run_timer(ctx, task);
+        actor.after_timer(ctx);
+        poll
     }
 }

@@ -1,6 +1,8 @@
-//! What the model-based test of `actix-leaky-bucket` (`tests/actor_follows_reference_model.rs`)
-//! needs beyond the library's public API: a crash to restart a supervised bucket with, and
-//! the paused clock's tick and a way to let every ready task run without moving it.
+//! What the verification of `actix-leaky-bucket` needs beyond the library's public API: for
+//! the model-based test (`tests/actor_follows_reference_model.rs`), a crash to restart a
+//! supervised bucket with, the paused clock's tick, and a way to let every ready task run
+//! without moving it; for the tests and benchmarks of the shared bucket, a real
+//! `redis-server` of their own ([`redis_server`]).
 
 #![forbid(unsafe_code)]
 #![warn(
@@ -9,6 +11,8 @@
     rust_2018_idioms,
     unreachable_pub
 )]
+
+pub mod redis_server;
 
 use std::time::Duration;
 

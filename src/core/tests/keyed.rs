@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use super::{at, ms, rules, Recorder};
-use crate::core::{Admission, BucketStats, Env, KeyedLanes, Lanes, Refusal, Rules, Time, Window};
+use crate::core::{
+    Admission, BucketStats, Env, KeyedLanes, Lane, Lanes, OwnLevels, Refusal, Rules, Time, Window,
+};
 
 /// Per-key lanes and what they need, driven as a front end would drive them.
 struct KeyedBench {
     rules: Rules,
     replies: Recorder,
     stats: BucketStats,
-    lanes: KeyedLanes<&'static str, usize>,
+    lanes: KeyedLanes<&'static str, Lane<usize>>,
     callers: usize,
 }
 
@@ -26,7 +28,13 @@ impl KeyedBench {
         }
     }
 
-    fn env(&mut self, now: Time) -> (&mut KeyedLanes<&'static str, usize>, Env<'_, Recorder>) {
+    fn env(
+        &mut self,
+        now: Time,
+    ) -> (
+        &mut KeyedLanes<&'static str, Lane<usize>>,
+        Env<'_, Recorder>,
+    ) {
         let env = Env {
             rules: &self.rules,
             replies: &self.replies,

@@ -2,11 +2,13 @@
 //!
 //! - `policy`: one lane's decisions, request by request, at exact instants;
 //! - `keyed`: many lanes under one timer, and the eviction of idle keys;
-//! - `properties`: random scenarios against an independent statement of the semantics.
+//! - `properties`: random scenarios against an independent statement of the semantics;
+//! - `reserved`: the lane of a shared bucket, with the store's answers written by hand.
 
 mod keyed;
 mod policy;
 mod properties;
+mod reserved;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -46,11 +48,7 @@ impl Replies for Recorder {
 /// The rules of a bucket of `capacity` per `period`, with an unbounded queue and a grace
 /// of a tick.
 fn rules(capacity: f64, period: Duration) -> Rules {
-    Rules {
-        limits: Limits::per_period(capacity, period),
-        max_queue: 0,
-        expiry_grace: TICK,
-    }
+    Rules::new(Limits::per_period(capacity, period), TICK)
 }
 
 fn at(ms: u64) -> Time {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{at, ms, rules, Bench, TICK};
-use crate::core::{Lanes, Limits, Refusal, Rules, Time, Window};
+use crate::core::{Lanes, Limits, OwnLevels, Refusal, Rules, Time, Window};
 
 fn granted_at(bench: &Bench) -> Vec<(usize, Time)> {
     bench
