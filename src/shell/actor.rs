@@ -58,6 +58,10 @@ pub(crate) struct Front<L: Lanes> {
     timer_running: bool,
     /// While a bucket that cannot watch each head drains: who left, by key.
     drain_watch: Option<Arc<DrainWatch<L::Key>>>,
+    /// Wakes the timer's task: for a change made outside a message and outside the timer
+    /// (an answer from a store), which the timer would otherwise see only when it next
+    /// wakes.
+    timer_waker: Option<std::task::Waker>,
     /// `Acquire` messages handled since the bucket last let the runtime run other tasks.
     acquires_this_turn: u32,
 }
@@ -89,6 +93,7 @@ where
                 alarm: Alarm::new(true),
                 timer_running: false,
                 drain_watch: None,
+                timer_waker: None,
                 acquires_this_turn: 0,
             },
         }
@@ -190,6 +195,9 @@ where
         let (lanes, mut env) = self.split(now);
         let answer = change(lanes, &mut env);
         self.settle(ctx);
+        if let Some(timer) = self.timer_waker.as_ref().filter(|_| self.timer_running) {
+            timer.wake_by_ref(); // to look at the windows that changed
+        }
         answer
     }
 
@@ -383,6 +391,13 @@ where
         ctx: &mut Context<A>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
+        if !self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(task.waker()))
+        {
+            self.timer_waker = Some(task.waker().clone());
+        }
         if let Some(drain) = &self.drain_watch {
             drain.wake_on_departure(task.waker());
             self.notice_departures(ctx);

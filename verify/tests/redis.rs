@@ -94,6 +94,24 @@ async fn a_burst_then_the_rate_in_fifo_order_and_never_early() {
 }
 
 #[actix_rt::test]
+async fn a_waiter_with_a_long_timeout_is_granted_at_its_slot() {
+    let server = server!();
+    let bucket = shared(&server, "slot", BucketConfig::from_rate(5.0, 1.0).unwrap()).await;
+    bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+    // The timer first sleeps towards the far deadline; the answer from Redis must move it.
+    let granted = bucket
+        .send(Acquire::new(1.0).with_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        granted.waited > ms(150) && granted.waited < ms(260),
+        "{:?}",
+        granted.waited
+    );
+}
+
+#[actix_rt::test]
 async fn bad_amounts_are_refused_at_once_without_the_store() {
     let mut server = server!();
     let bucket = shared(&server, "bad", BucketConfig::from_rate(10.0, 5.0).unwrap()).await;
