@@ -143,7 +143,7 @@ pub enum AcquireError {
     #[error("the bucket's actor has stopped and can no longer answer: start a new bucket")]
     Stopped,
     /// The store that holds a shared bucket's level cannot be reached, and the bucket fails
-    /// closed ([`OnOutage::FailClosed`](crate::OnOutage::FailClosed)): nothing is granted
+    /// closed (`OnOutage::FailClosed`, feature `redis`): nothing is granted
     /// until it can be again.
     #[error(
         "the shared bucket's store cannot be reached: retry in {retry_after:?}, or choose \

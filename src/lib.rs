@@ -15,6 +15,9 @@
 //!   a full queue answers instead of blocking; bad input is an error, never a panic.
 //! - **Per key.** [`KeyedBucketActor`] keeps one bucket per user, tenant or address under
 //!   one timer, and holds only the keys whose buckets are in use.
+//! - **Shared by many processes.** With the cargo feature `redis`, `RedisBucketActor`
+//!   keeps one budget for every process that uses the same name on a Redis server or
+//!   cluster, and says what it does while Redis is away (`OnOutage`).
 //!
 //! # From any async runtime
 //!
@@ -93,6 +96,7 @@
 //! | [`AcquireError`], [`ConfigError`] | why not, and what to do |
 //! | [`BucketHandle`], [`Throttled`] | the bucket from plain async code: methods, `metered` calls, paced streams |
 //! | [`KeyedBucketActor`], [`Keyed`], [`KeyedStats`], [`KeyedBucketHandle`] | one bucket per key |
+//! | `RedisBucketActor`, `OnOutage`, `ConnectError` (feature `redis`) | one bucket shared by many processes through Redis |
 //!
 //! The [`guide`] says what every answer means, how the timing works, how to test code that
 //! uses a bucket on paused time ([`TIMER_TICK`]), and how this design compares with the
@@ -101,6 +105,7 @@
 //! [actix]: https://docs.rs/actix
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -128,10 +133,12 @@ pub use crate::core::{BucketStats, Capacity};
 pub use crate::error::{AcquireError, ConfigError};
 pub use crate::keyed::{Keyed, KeyedBucketActor, KeyedBucketHandle, KeyedBucketStats, KeyedStats};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::redis::{ConnectError, OnOutage, RedisBucketActor, Share};
 pub use crate::wake::TIMER_TICK;
 
-/// The examples of the repository's README, run as doctests (in real time).
-#[cfg(doctest)]
+/// The examples of the repository's README, run as doctests (in real time), with every
+/// feature, as the README's test command runs them: one needs `redis`.
+#[cfg(all(doctest, feature = "redis"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -1,8 +1,10 @@
 //! The measuring tools and the sections of the benchmarks of `actix-leaky-bucket`.
 //!
-//! The bench binaries (`benches/report.rs`, `benches/keyed.rs`, `benches/throughput.rs`)
+//! The bench binaries (`benches/report.rs`, `benches/keyed.rs`, `benches/shared.rs`,
+//! `benches/throughput.rs`)
 //! only choose sections and print what they return; each section of a harness-less bench
-//! is a module of [`report`] or [`keyed`] with a `run` that returns its rows of the table.
+//! is a module of [`report`], [`keyed`] or [`shared`] with a `run` that returns its rows
+//! of the table.
 //! What several sections use lives beside them, one role per module:
 //!
 //! - [`alloc`]: the counting global allocator, and glibc's view of its free memory;
@@ -32,6 +34,7 @@ pub mod procfs;
 pub mod report;
 pub mod rounds;
 pub mod section;
+pub mod shared;
 pub mod svg;
 pub mod table;
 pub mod wake;
