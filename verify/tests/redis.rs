@@ -605,7 +605,12 @@ fn shared_bucket_worker() {
     println!("\nGRANTS {}", line.join(" "));
 }
 
+/// Four OS processes, one bucket. Ignored by `cargo test`: it measures a rate and grant
+/// instants in real time, so it runs alone, in release, as CI runs it:
+/// `cargo test --release -p actix-leaky-bucket-verify --features redis --test redis --
+/// --ignored`. Beside other tests in a debug build, its processes are late by milliseconds.
 #[test]
+#[ignore = "runs alone, in release (see its doc)"]
 fn four_processes_share_one_bucket_at_its_rate() {
     let Some(server) = RedisServer::start() else {
         return;
