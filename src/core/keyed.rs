@@ -1,7 +1,7 @@
 //! Any number of lanes, one per key, under one timer, holding only the keys that differ
 //! from a new one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +46,8 @@ pub(crate) struct KeyedLanes<K, L> {
     next_wake: Option<Window>,
     /// A lane's window or the sweep changed since `next_wake` was computed.
     stale: bool,
-    /// Keys whose lanes came to need their front end (a call to a store), in order.
-    for_front_end: Vec<K>,
+    /// Keys whose lanes need their front end (a call to a store), as of their last change.
+    for_front_end: HashSet<K>,
 }
 
 impl<K, L> Default for KeyedLanes<K, L> {
@@ -61,7 +61,7 @@ impl<K, L> Default for KeyedLanes<K, L> {
             evicted: 0,
             next_wake: None,
             stale: false,
-            for_front_end: Vec::new(),
+            for_front_end: HashSet::new(),
         }
     }
 }
@@ -107,9 +107,9 @@ impl<K: Hash + Eq + Clone, L: KeyedLane> KeyedLanes<K, L> {
         }
     }
 
-    /// The keys whose lanes have come to need their front end since the last call (a key
-    /// may come twice; its lane says whether it still does).
-    pub(crate) fn take_for_front_end(&mut self) -> Vec<K> {
+    /// The keys whose lanes needed their front end after their last change, taken: each
+    /// lane says whether it still does.
+    pub(crate) fn take_for_front_end(&mut self) -> HashSet<K> {
         std::mem::take(&mut self.for_front_end)
     }
 
@@ -151,11 +151,10 @@ impl<K: Hash + Eq + Clone, L: KeyedLane> KeyedLanes<K, L> {
             return self.with_new_lane(env, key, decide);
         };
         let before = lane.next_wake();
-        let needed = lane.needs_front_end();
         let answer = decide(lane, env);
         let after = lane.next_wake();
-        if !needed && lane.needs_front_end() {
-            self.for_front_end.push(key.clone());
+        if lane.needs_front_end() && !self.for_front_end.contains(key) {
+            self.for_front_end.insert(key.clone());
         }
         if !lane.is_busy() {
             lane.release_queue();
@@ -194,7 +193,7 @@ impl<K: Hash + Eq + Clone, L: KeyedLane> KeyedLanes<K, L> {
             self.stale = true;
         }
         if lane.needs_front_end() {
-            self.for_front_end.push(key.clone());
+            self.for_front_end.insert(key.clone());
         }
         self.lanes.insert(key.clone(), lane);
         self.track(key, None, after);

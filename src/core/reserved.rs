@@ -112,24 +112,12 @@ impl<C> ReservedLane<C> {
         self.queue.as_ref().map_or(0, |queue| queue.len())
     }
 
-    /// The call to the store for the batch in flight is lost (the actor restarted): its
-    /// requests go out again. The store may have reserved them already; a slot reserved
-    /// twice is wasted, never granted twice.
-    pub(crate) fn resend_in_flight(&mut self) {
-        let sent = std::mem::take(&mut self.in_flight);
-        if let Some(queue) = self.queue.as_deref_mut() {
-            for (id, _) in sent {
-                if let Some(waiter) = queue.find_mut(id).filter(|waiter| !waiter.is_answered()) {
-                    waiter.mark = Slot::Pending;
-                    self.pending += 1;
-                }
-            }
-        }
-    }
-
-    /// The reservations to offer back to the store, taken.
+    /// The reservations to offer back to the store, taken, the latest first: the store
+    /// takes one back only if nothing reserved after it remains on its schedule.
     pub(crate) fn take_give_backs(&mut self) -> Vec<GiveBack> {
-        std::mem::take(&mut self.give_back)
+        let mut give_back = std::mem::take(&mut self.give_back);
+        give_back.sort_by_key(|give_back| std::cmp::Reverse(give_back.token));
+        give_back
     }
 
     /// The requests to send to the store now, in order, marked as sent: the pending ones,
@@ -182,20 +170,27 @@ impl<C> ReservedLane<C> {
         answers: &[Reservation],
     ) {
         let sent = std::mem::take(&mut self.in_flight);
-        self.local_schedule = None; // the store is back: a next outage starts afresh
+        if env.rules.store_reachable {
+            self.local_schedule = None; // a next outage starts afresh
+        }
         for (&(id, amount), answer) in sent.iter().zip(answers) {
             let retry_after = match *answer {
                 Reservation::Refused { retry_after } => retry_after,
                 Reservation::Reserved { wait, token } => {
                     let due = env.now.after(wait).max(self.last_due);
+                    let replies = env.replies;
                     let waiter = self
                         .queue
                         .as_deref_mut()
                         .and_then(|queue| queue.find_mut(id))
                         .filter(|waiter| !waiter.is_answered());
-                    let Some(waiter) = waiter else {
-                        // Answered or gone meanwhile: nobody will be granted it.
+                    let Some(waiter) = waiter.filter(|waiter| !replies.is_gone(&waiter.caller))
+                    else {
+                        // Answered, or its caller gone, meanwhile: nobody will be granted it,
+                        // and now it is likely still the last reservation, which the store
+                        // takes back.
                         self.give_back.push(GiveBack { amount, token });
+                        self.cancel(env, id);
                         continue;
                     };
                     let expires = waiter
@@ -221,8 +216,22 @@ impl<C> ReservedLane<C> {
             self.store_failed(env);
             return;
         }
+        if !env.rules.store_reachable {
+            // The store went away for another call meanwhile: those not sent cannot be.
+            self.decide_without_store(env, false);
+        }
         self.grant_due(env);
         self.replan(&env.rules.limits);
+    }
+
+    /// Counts the waiter `id`, whose caller left, as cancelled, if it still waits.
+    fn cancel<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>, id: u64) {
+        if let Some(queue) = self.queue.as_deref_mut() {
+            let stats = &mut *env.stats;
+            queue.answer_out_of_turn(&env.rules.limits, id, |_, _| {
+                stats.record(Event::Cancelled, true);
+            });
+        }
     }
 
     /// Answers the waiter `id` `Timeout` out of turn, if it still waits.
@@ -251,14 +260,33 @@ impl<C> ReservedLane<C> {
     /// request not yet sent, follow the outage rule now.
     pub(crate) fn store_failed<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
         self.in_flight.clear();
-        self.pending = 0;
+        self.decide_without_store(env, true);
+    }
+
+    /// The store cannot be reached (another call found so): the requests not yet sent
+    /// follow the outage rule now; a call out for this lane ends as it ends.
+    pub(crate) fn store_unreachable<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
+        self.decide_without_store(env, false);
+    }
+
+    /// Decides by the outage rule, in order, the requests not yet sent and, if
+    /// `in_flight_too`, those sent without an answer.
+    fn decide_without_store<R: Replies<Caller = C>>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        in_flight_too: bool,
+    ) {
         let Some(queue) = self.queue.as_deref() else {
             return;
         };
-        let unreserved: Vec<(u64, f64, Option<Duration>)> = queue
+        let undecided: Vec<(u64, f64, Option<Duration>)> = queue
             .waiters()
             .filter(|waiter| !waiter.is_answered())
-            .filter(|waiter| matches!(waiter.mark, Slot::Pending | Slot::InFlight))
+            .filter(|waiter| match waiter.mark {
+                Slot::Pending => true,
+                Slot::InFlight => in_flight_too,
+                Slot::Reserved { .. } => false,
+            })
             .map(|waiter| {
                 let left = waiter
                     .deadline
@@ -266,8 +294,17 @@ impl<C> ReservedLane<C> {
                 (waiter.id(), waiter.amount, left)
             })
             .collect();
-        for (id, amount, left) in unreserved {
-            match self.decide_without_store(env.rules, amount, left, env.now) {
+        for (id, amount, left) in undecided {
+            let decision = self.decide_without_store_one(env.rules, amount, left, env.now);
+            let Some(queue) = self.queue.as_deref_mut() else {
+                return;
+            };
+            if let Some(waiter) = queue.find_mut(id) {
+                if waiter.mark == Slot::Pending {
+                    self.pending -= 1;
+                }
+            }
+            match decision {
                 Ok(due) => {
                     self.commit_without_store(env.rules, amount, env.now, due);
                     let by = reserved_by(env.rules);
@@ -354,18 +391,16 @@ impl<C> ReservedLane<C> {
         }
     }
 
-    /// Settles a cost on the process's own bucket, while the store is away and the rule
-    /// is to use it: a debt at once, a refund only if no reservation on it comes later
-    /// than now.
+    /// Settles a cost found valid ([`check_costs`]) on the process's own bucket, while the
+    /// store is away and the rule is to use it: a debt at once, a refund only if no
+    /// reservation on it comes later than now.
     pub(crate) fn settle_locally<R>(
         &mut self,
         env: &mut Env<'_, R>,
         local: &Limits,
         actual: f64,
         estimated: f64,
-    ) -> Result<(), Refusal> {
-        let limits = &env.rules.limits;
-        check_costs(limits, actual, estimated)?;
+    ) {
         let now = env.now;
         let schedule = self
             .local_schedule
@@ -377,7 +412,6 @@ impl<C> ReservedLane<C> {
             let refund = local.reservation_time(estimated - actual);
             *schedule = Time::since_epoch(schedule.elapsed().saturating_sub(refund)).max(now);
         }
-        Ok(())
     }
 
     /// The sum of the amounts of the waiters not yet reserved on the store (in the
@@ -510,7 +544,7 @@ impl<C> ReservedLane<C> {
 
     /// Where a request for `amount` that may wait `timeout` would stand if it were
     /// decided now without the store, by the outage rule: its slot, or its refusal.
-    fn decide_without_store(
+    fn decide_without_store_one(
         &self,
         rules: &Rules,
         amount: f64,
@@ -536,8 +570,8 @@ impl<C> ReservedLane<C> {
         }
     }
 
-    /// Takes the slot at `due` that [`decide_without_store`](Self::decide_without_store)
-    /// gave `amount`.
+    /// Takes the slot at `due` that
+    /// [`decide_without_store_one`](Self::decide_without_store_one) gave `amount`.
     fn commit_without_store(&mut self, rules: &Rules, amount: f64, now: Time, due: Time) {
         if let Outage::Local(local) = rules.outage {
             reserve_locally(&mut self.local_schedule, &local, amount, now);
@@ -601,7 +635,7 @@ impl<C> Lanes for ReservedLane<C> {
             self.serve(env);
         }
         if !env.rules.store_reachable {
-            match self.decide_without_store(env.rules, amount, timeout, env.now) {
+            match self.decide_without_store_one(env.rules, amount, timeout, env.now) {
                 Err(refusal) => {
                     env.stats.record(Event::Refused(&refusal), false);
                     return Admission::Refused(refusal);
@@ -672,7 +706,7 @@ impl<C> Lanes for ReservedLane<C> {
         // Decided now, without the store, if it cannot be reached: as on admission.
         let timeout = ticket.deadline.map(|deadline| deadline.since(env.now));
         let slot = (!env.rules.store_reachable)
-            .then(|| self.decide_without_store(env.rules, ticket.amount, timeout, env.now))
+            .then(|| self.decide_without_store_one(env.rules, ticket.amount, timeout, env.now))
             .and_then(Result::ok);
         if let Some(due) = slot {
             self.commit_without_store(env.rules, ticket.amount, env.now, due);

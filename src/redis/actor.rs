@@ -31,8 +31,8 @@ const RETRY_EVERY: Duration = Duration::from_millis(100);
 type SharedLanes = KeyedLanes<Option<String>, ReservedLane<Waiting>>;
 
 /// A leaky bucket shared by every process that uses the same name on the same Redis: over
-/// any window of length `t`, all of them together are granted at most
-/// `capacity + rate × t`, on Redis's clock.
+/// any window of length `t` on Redis's clock, the slots it reserves for all of them
+/// together hold at most `capacity + rate × t`, and each grant comes at its slot or after.
 ///
 /// Each request reserves its slot on Redis, in one atomic script call for all the requests
 /// that arrived together, and waits here, in this process's queue, until its slot comes;
@@ -51,7 +51,9 @@ type SharedLanes = KeyedLanes<Option<String>, ReservedLane<Waiting>>;
 /// estimate) is charged at once; a refund only when every reservation is due, else kept.
 ///
 /// When Redis cannot be reached the bucket learns so within 100 ms of a call, and follows
-/// its [`OnOutage`] rule until Redis answers again, trying every 100 ms.
+/// its [`OnOutage`] rule until Redis answers again, trying every 100 ms. A cluster counts
+/// as one store: while any of its nodes cannot be reached, every key follows the rule until
+/// a try succeeds.
 ///
 /// Every process must use the same [`BucketConfig`] for a name: the script keeps the
 /// schedule, but each process tells it the rate.
@@ -91,6 +93,7 @@ impl RedisBucketActor {
         name: &str,
         config: BucketConfig,
     ) -> Result<Self, ConnectError> {
+        check_name(name)?;
         let store = Store::single(url)
             .await
             .map_err(|error| connect_error(url, &error))?;
@@ -105,6 +108,7 @@ impl RedisBucketActor {
         name: &str,
         config: BucketConfig,
     ) -> Result<Self, ConnectError> {
+        check_name(name)?;
         let store = Store::cluster(nodes)
             .await
             .map_err(|error| connect_error(&nodes.join(","), &error))?;
@@ -112,9 +116,6 @@ impl RedisBucketActor {
     }
 
     fn with_store(store: Store, name: &str, config: BucketConfig) -> Result<Self, ConnectError> {
-        if name.is_empty() {
-            return Err(ConnectError::EmptyName);
-        }
         let mut actor = Self {
             shell: Shell::new(config, |_| KeyedLanes::default()),
             store,
@@ -150,11 +151,14 @@ impl RedisBucketActor {
     }
 
     /// The Redis key of a bucket: hash-tagged, so that all of it lives on one node of a
-    /// cluster.
+    /// cluster, and, for a key's bucket, the tag holds the key, so that the keys spread over
+    /// the nodes. The name's length comes first, so that no name and key can make the key
+    /// of another name's bucket.
     fn redis_key(&self, key: &Option<String>) -> String {
+        let name = &self.name;
         match key {
-            None => format!("{{{}}}", self.name),
-            Some(key) => format!("{{{}:{key}}}", self.name),
+            None => format!("{{{}:{name}}}", name.len()),
+            Some(key) => format!("{{{}:{name}:{key}}}", name.len()),
         }
     }
 
@@ -212,7 +216,7 @@ impl RedisBucketActor {
                 });
             }
             Err(error) => {
-                self.unreachable(&error, ctx);
+                self.failed(&error, ctx);
                 self.shell.receive().with_lanes(ctx, |lanes, env| {
                     lanes.on_lane(env, &key, |lane, env| lane.store_failed(env));
                 });
@@ -221,11 +225,29 @@ impl RedisBucketActor {
         self.dispatch(ctx);
     }
 
-    /// A call failed: until Redis answers again, every request follows the outage rule.
+    /// A call failed: if Redis could not be reached, every request follows the outage rule
+    /// until it answers again; any other failure (Redis answered with an error) is the
+    /// call's alone.
+    fn failed(&mut self, error: &RedisError, ctx: &mut Context<Self>) {
+        if is_outage(error) {
+            self.unreachable(error, ctx);
+        } else {
+            warn!(
+                "shared bucket {}: Redis refused a call ({error})",
+                self.name
+            );
+        }
+    }
+
+    /// Redis cannot be reached: until it answers again, every request follows the outage
+    /// rule, those not yet sent too.
     fn unreachable(&mut self, error: &RedisError, ctx: &mut Context<Self>) {
         let rules = self.shell.receive().rules_mut();
         if rules.store_reachable {
             rules.store_reachable = false;
+            self.shell.receive().with_lanes(ctx, |lanes, env| {
+                lanes.on_every_lane(env, |lane, env| lane.store_unreachable(env));
+            });
             warn!(
                 "shared bucket {}: Redis cannot be reached ({error}); {} until it answers",
                 self.name,
@@ -255,7 +277,10 @@ impl RedisBucketActor {
             match answered {
                 Ok(()) => {
                     info!("shared bucket {}: Redis answers again", actor.name);
-                    actor.shell.receive().rules_mut().store_reachable = true;
+                    let front = actor.shell.receive();
+                    front.rules_mut().store_reachable = true;
+                    // Every lane with requests to send says so again.
+                    front.with_lanes(ctx, |lanes, env| lanes.on_every_lane(env, |_, _| {}));
                     actor.dispatch(ctx);
                 }
                 Err(_) => actor.retry_later(ctx),
@@ -311,7 +336,19 @@ impl RedisBucketActor {
         let refused = if front.is_closed() {
             Err(Refusal::ShuttingDown)
         } else {
-            check_costs(&front.rules().limits, actual, estimated)
+            check_costs(&front.rules().limits, actual, estimated).and_then(|()| {
+                // A debt the schedule cannot hold (its microseconds beyond what Redis
+                // writes exactly) could never be repaid.
+                let length = (actual - estimated) * self.gcra.micros_per_unit();
+                if length < MAX_SCHEDULE_MICROS {
+                    Ok(())
+                } else {
+                    Err(Refusal::InvalidAmount {
+                        amount: actual,
+                        capacity: self.config.capacity(),
+                    })
+                }
+            })
         };
         if let Err(refusal) = refused {
             return Box::pin(ready(Err(front.count_refusal(refusal))));
@@ -359,13 +396,42 @@ impl RedisBucketActor {
         let settled = match front.rules().outage {
             Outage::Refuse { retry_after } => Err(Refusal::Unavailable { retry_after }),
             Outage::Grant => Ok(()),
-            Outage::Local(local) => front.with_lanes(ctx, |lanes, env| {
-                lanes.on_lane(env, &key, |lane, env| {
-                    lane.settle_locally(env, &local, actual, estimated)
-                })
-            }),
+            Outage::Local(local) => {
+                front.with_lanes(ctx, |lanes, env| {
+                    lanes.on_lane(env, &key, |lane, env| {
+                        lane.settle_locally(env, &local, actual, estimated);
+                    });
+                });
+                Ok(())
+            }
         };
         settled.map_err(|refusal| front.count_refusal(refusal))
+    }
+}
+
+/// The most microseconds of schedule a debt may add: Redis keeps a schedule exactly as long
+/// as its instants stay under 2^53 µs.
+const MAX_SCHEDULE_MICROS: f64 = 1e15;
+
+/// Whether `error` means that Redis cannot be reached now, rather than that it answered
+/// with an error.
+fn is_outage(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            redis::ErrorKind::ClusterConnectionNotFound
+                | redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown)
+        )
+}
+
+fn check_name(name: &str) -> Result<(), ConnectError> {
+    if name.is_empty() {
+        Err(ConnectError::EmptyName)
+    } else {
+        Ok(())
     }
 }
 
@@ -406,8 +472,9 @@ impl Actor for RedisBucketActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.shell.receive().started(ctx);
-        if !self.shell.receive().rules().store_reachable {
+        let front = self.shell.receive();
+        front.started(ctx);
+        if !front.rules().store_reachable && !front.is_closed() {
             self.retry_later(ctx); // actix dropped the planned try with the context
         }
         self.dispatch(ctx);
@@ -415,13 +482,9 @@ impl Actor for RedisBucketActor {
 }
 
 impl Supervised for RedisBucketActor {
-    fn restarting(&mut self, ctx: &mut Context<Self>) {
-        let front = self.shell.receive();
-        front.restarting();
-        // The calls out were dropped with the context: their requests go out again.
-        front.with_lanes(ctx, |lanes, env| {
-            lanes.on_every_lane(env, |lane, _| lane.resend_in_flight());
-        });
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Only a shutdown stops the actor, and with it every lane is answered and closed.
+        self.shell.receive().restarting();
         self.retrying = false;
     }
 }
@@ -503,7 +566,9 @@ impl Handler<Stats> for RedisBucketActor {
     fn handle(&mut self, _: Stats, ctx: &mut Context<Self>) -> Self::Result {
         let bucket = self.shell.receive();
         bucket.catch_up(ctx);
-        Reply::now(*bucket.stats())
+        let stats = *bucket.stats();
+        self.dispatch(ctx);
+        Reply::now(stats)
     }
 }
 

@@ -1,9 +1,9 @@
 -- The arithmetic of a bucket shared through Redis: a generic cell rate algorithm (GCRA).
 --
 -- KEYS[1] holds the theoretical arrival time (TAT): the instant, in whole microseconds of
--- Redis TIME, at which the bucket's schedule of reservations ends. A missing key, or a TAT
--- in the past, is an empty bucket. Every write makes the key expire once its schedule has
--- ended, after which a missing key says the same.
+-- Redis TIME, at which the bucket's schedule of reservations ends. A missing key, a TAT in
+-- the past, or a value that is not a number is an empty bucket. Every write makes the key
+-- expire once its schedule has ended, after which a missing key says the same.
 --
 -- ARGV[1]: the operation: "reserve", "give_back", "settle" or "peek".
 -- ARGV[2]: microseconds of schedule per unit of amount, as a decimal (it may have a
@@ -17,8 +17,9 @@
 --              microseconds and the TAT its reservation ended the schedule at (the token
 --              that names it); or -1 and the wait it would have had, past its timeout, in
 --              which case nothing is written for it.
---   give_back  an amount and its token: the reservation is taken off the schedule, if that
---              is safe (see below). Returns 1 if it was, 0 if the slot is kept.
+--   give_back  an amount and its token: what is left of the reservation (the part of it the
+--              schedule has not yet passed) is taken off, if that is safe (see below).
+--              Returns 1 if it was, 0 if the slot is kept.
 --   settle     actual minus estimated cost: a debt (positive) lengthens the schedule at
 --              once; a refund (negative) shortens it, if that is safe. Returns 1 if
 --              applied, 0 if a refund was kept.
@@ -28,7 +29,9 @@
 -- Shortening the schedule is safe only when no reservation depends on where it ends:
 -- when it still ends where this reservation ended it (nothing was reserved after it), or
 -- when every reservation on it is due by now. Otherwise a new reservation could take a
--- slot that a later one already holds. Giving back nothing is always safe.
+-- slot that a later one already holds. And only what lies ahead of now can be taken off:
+-- the part of a reservation that the schedule has passed has leaked, as a grant's would.
+-- Giving back nothing is always safe.
 --
 -- Only integers are returned, and timestamps are passed to Redis as numbers, never as
 -- strings: Lua prints only 14 significant digits. Redis 7 replicates the effects of a
@@ -40,10 +43,10 @@ local tolerance = tonumber(ARGV[3])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local stored = redis.call('GET', KEYS[1])
+local stored = tonumber(redis.call('GET', KEYS[1]))
 local tat = now
 if stored then
-  tat = math.max(tonumber(stored), now)
+  tat = math.max(stored, now)
 end
 
 local function write(ends)
@@ -78,11 +81,11 @@ if operation == 'reserve' then
 elseif operation == 'give_back' then
   local length = math.ceil(tonumber(ARGV[4]) * per_unit)
   local token = tonumber(ARGV[5])
-  if tat <= now then
-    return 0 -- the schedule has ended: there is nothing left to take off
+  if token <= now or tat <= now then
+    return 0 -- the schedule has passed the reservation: there is nothing left to take off
   end
-  if tonumber(stored) == token or all_due() then
-    write(math.max(tat - length, now))
+  if stored == token or all_due() then
+    write(math.max(tat - math.min(length, token - now), now))
     return 1
   end
   return 0

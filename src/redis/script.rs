@@ -13,7 +13,9 @@ use crate::BucketConfig;
 #[derive(Debug)]
 pub(super) struct Gcra {
     script: Script,
-    /// Microseconds of schedule per unit, exactly as the float prints.
+    /// Microseconds of schedule per unit.
+    micros_per_unit: f64,
+    /// The same, exactly as the float prints.
     per_unit: String,
     /// The burst tolerance in whole microseconds: the period, rounded down.
     tolerance: u64,
@@ -24,9 +26,15 @@ impl Gcra {
         let per_unit = config.period().as_secs_f64() * 1e6 / config.capacity();
         Self {
             script: Script::new(include_str!("gcra.lua")),
+            micros_per_unit: per_unit,
             per_unit: per_unit.to_string(),
             tolerance: u64::try_from(config.period().as_micros()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// Microseconds of schedule per unit of amount.
+    pub(super) fn micros_per_unit(&self) -> f64 {
+        self.micros_per_unit
     }
 
     /// Reserves `batch`, in order, on the bucket at `key`.

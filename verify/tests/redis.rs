@@ -256,6 +256,48 @@ async fn a_slot_is_given_back_only_when_no_later_reservation_depends_on_it() {
 }
 
 #[actix_rt::test]
+async fn a_slot_given_back_late_gives_back_only_what_is_still_ahead() {
+    let server = server!();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let (key, unit) = ("{late}", 100_000); // capacity 1 at 10 per second
+    reserve(&mut connection, key, unit).await; // granted now
+    let (_, r1_token) = reserve(&mut connection, key, unit).await; // due at 100 ms
+    let (r2, _) = reserve(&mut connection, key, unit).await; // due at 200 ms
+                                                             // At 250 ms every reservation is due, but R1's slot has passed entirely: giving it back
+                                                             // takes nothing off, and R3 gets the slot at 300 ms, after R2's.
+    actix_rt::time::sleep(Duration::from_micros((r2 + 50_000) as u64)).await;
+    assert_eq!(give_back(&mut connection, key, unit, r1_token).await, 0);
+    let (r3, _) = reserve(&mut connection, key, unit).await;
+    assert!(
+        r3 > 30_000 && r3 <= 50_000,
+        "R3 waits for its slot: {r3} µs"
+    );
+}
+
+#[actix_rt::test]
+async fn a_debt_beyond_the_schedule_and_a_foreign_value_are_no_outage() {
+    let server = server!();
+    let bucket = shared(&server, "odd", BucketConfig::from_rate(10.0, 10.0).unwrap()).await;
+    bucket.send(Acquire::new(1.0)).await.unwrap().unwrap();
+    let huge = bucket.send(Reconcile::new(1e15, 1.0)).await.unwrap();
+    assert!(
+        matches!(huge, Err(AcquireError::InvalidAmount { .. })),
+        "{huge:?}"
+    );
+    // A value that is not a schedule is an empty bucket.
+    server.cli(&["SET", "{3:odd}", "not a number"]);
+    let granted = bucket.send(Acquire::new(10.0)).await.unwrap();
+    assert!(granted.is_ok(), "{granted:?}");
+    let stats = bucket.send(Stats).await.unwrap();
+    assert_eq!(
+        (stats.unavailable, stats.invalid, stats.granted),
+        (0, 1, 2),
+        "{stats:?}"
+    );
+}
+
+#[actix_rt::test]
 async fn a_caller_who_leaves_last_gives_its_slot_to_the_next() {
     let server = server!();
     let bucket = shared(
@@ -342,12 +384,12 @@ async fn a_report_of_the_capacity_reads_without_writing() {
     let fresh = bucket.send(CapacityInfo::new(1.0)).await.unwrap();
     assert_eq!((fresh.level, fresh.has_capacity), (0.0, true));
     assert_eq!(
-        server.cli(&["EXISTS", "{peek}"]),
+        server.cli(&["EXISTS", "{4:peek}"]),
         "0",
         "nothing was written"
     );
     bucket.send(Acquire::new(6.0)).await.unwrap().unwrap();
-    let before = server.cli(&["GET", "{peek}"]);
+    let before = server.cli(&["GET", "{4:peek}"]);
     let capacity = bucket.send(CapacityInfo::new(5.0)).await.unwrap();
     assert!(
         capacity.level > 5.5 && capacity.level <= 6.0,
@@ -356,11 +398,11 @@ async fn a_report_of_the_capacity_reads_without_writing() {
     assert!(!capacity.has_capacity);
     assert!(capacity.wait.unwrap() <= ms(100), "{capacity:?}");
     assert_eq!(
-        server.cli(&["GET", "{peek}"]),
+        server.cli(&["GET", "{4:peek}"]),
         before,
         "the schedule is unchanged"
     );
-    let ttl: u64 = server.cli(&["PTTL", "{peek}"]).parse().unwrap();
+    let ttl: u64 = server.cli(&["PTTL", "{4:peek}"]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 601, "every write has a TTL: {ttl} ms");
 }
 
@@ -387,7 +429,10 @@ async fn keys_are_buckets_of_their_own_under_the_bucket_name() {
         matches!(alice, Err(AcquireError::Timeout { .. })),
         "{alice:?}"
     );
-    assert_eq!(server.cli(&["EXISTS", "{keyed:alice}", "{keyed:bob}"]), "2");
+    assert_eq!(
+        server.cli(&["EXISTS", "{5:keyed:alice}", "{5:keyed:bob}"]),
+        "2"
+    );
 }
 
 /// Sends one request; the answer, and how long it took.

@@ -327,12 +327,66 @@ fn the_capacity_combines_the_stores_schedule_with_the_requests_not_yet_sent() {
 }
 
 #[test]
-fn a_call_lost_with_a_restart_is_sent_again() {
+fn slots_to_give_back_come_out_the_latest_first() {
     let mut bench = SharedBench::new(1.0, ms(1000));
+    for _ in 0..3 {
+        assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
+    }
+    bench.batch(at(0));
+    bench.replies.gone.borrow_mut().extend([0, 1, 2]); // all leave while the call is out
+    bench.apply(
+        at(10),
+        &[reserved(0, 1), reserved(1000, 2), reserved(2000, 3)],
+    );
+    let tokens: Vec<u64> = bench
+        .lane
+        .take_give_backs()
+        .iter()
+        .map(|give_back| give_back.token)
+        .collect();
+    assert_eq!(tokens, [3, 2, 1]);
+    assert_eq!((bench.stats.cancelled, bench.stats.queue_len), (3, 0));
+}
+
+#[test]
+fn requests_not_yet_sent_follow_the_outage_rule_when_another_call_fails() {
+    let mut bench = SharedBench::new(1.0, ms(1000));
+    bench.rules.outage = Outage::Grant;
     assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
-    assert_eq!(bench.batch(at(0)).unwrap().len(), 1);
-    bench.lane.resend_in_flight();
-    assert_eq!(bench.batch(at(1)).unwrap().len(), 1, "out again");
-    bench.apply(at(2), &[reserved(0, 1)]);
-    assert_eq!(bench.answers(), [(0, Ok(at(2)))]);
+    bench.batch(at(0)); // out
+    assert_eq!(bench.acquire(at(5), 1.0, None), Err(None)); // pending behind it
+                                                            // Another call of the front end finds the store gone.
+    bench.rules.store_reachable = false;
+    let (lane, mut env) = bench.env(at(10));
+    lane.store_unreachable(&mut env);
+    // This lane's own call still comes back, reserved: nothing is left undecided.
+    bench.apply(at(20), &[reserved(0, 1)]);
+    bench.run_until(at(10_000));
+    assert_eq!(bench.answers(), [(0, Ok(at(20))), (1, Ok(at(20)))]);
+    assert_eq!((bench.stats.failed_open, bench.stats.queue_len), (1, 0));
+}
+
+#[test]
+fn an_answer_that_comes_while_the_store_is_away_decides_the_rest_by_the_rule() {
+    let mut bench = SharedBench::new(1.0, ms(1000));
+    bench.rules.outage = Outage::Refuse {
+        retry_after: ms(100),
+    };
+    assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
+    bench.batch(at(0));
+    assert_eq!(bench.acquire(at(5), 1.0, None), Err(None));
+    bench.rules.store_reachable = false; // and nothing told this lane yet
+    bench.apply(at(20), &[reserved(0, 1)]);
+    assert_eq!(
+        bench.answers(),
+        [
+            (
+                1,
+                Err(Refusal::Unavailable {
+                    retry_after: ms(100)
+                })
+            ),
+            (0, Ok(at(20)))
+        ]
+    );
 }
