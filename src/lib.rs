@@ -18,6 +18,8 @@
 //! - **Shared by many processes.** With the cargo feature `redis`, `RedisBucketActor`
 //!   keeps one budget for every process that uses the same name on a Redis server or
 //!   cluster, and says what it does while Redis is away (`OnOutage`).
+//! - **In actix-web.** With the cargo feature `web`, `RateLimit` holds or refuses requests
+//!   per client, with honest `Retry-After` and IETF `RateLimit` fields.
 //!
 //! # From any async runtime
 //!
@@ -97,6 +99,7 @@
 //! | [`BucketHandle`], [`Throttled`] | the bucket from plain async code: methods, `metered` calls, paced streams |
 //! | [`KeyedBucketActor`], [`Keyed`], [`KeyedStats`], [`KeyedBucketHandle`] | one bucket per key |
 //! | `RedisBucketActor`, `OnOutage`, `ConnectError` (feature `redis`) | one bucket shared by many processes through Redis |
+//! | `RateLimit`, `PeerIp`, `ClientIp`, `HeaderKey`, `GlobalKey`, `RequestKey` (feature `web`) | an actix-web middleware, and the keys it counts requests by |
 //!
 //! The [`guide`] says what every answer means, how the timing works, how to test code that
 //! uses a bucket on paused time ([`TIMER_TICK`]), and how this design compares with the
@@ -123,6 +126,8 @@ mod keyed;
 mod redis;
 mod shell;
 mod wake;
+#[cfg(feature = "web")]
+mod web;
 
 pub use crate::actor::{
     Acquire, BucketActor, BucketHandle, CapacityInfo, Granted, Reconcile, Reconfigure, Shutdown,
@@ -136,9 +141,15 @@ pub use crate::keyed::{Keyed, KeyedBucketActor, KeyedBucketHandle, KeyedBucketSt
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::redis::{ConnectError, OnOutage, RedisBucketActor, Share};
 pub use crate::wake::TIMER_TICK;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use crate::web::{
+    ClientIp, GlobalKey, HeaderKey, KeyConfigError, PeerIp, RateLimit, RateLimitMiddleware,
+    RequestKey,
+};
 
 /// The examples of the repository's README, run as doctests (in real time), with every
-/// feature, as the README's test command runs them: one needs `redis`.
-#[cfg(all(doctest, feature = "redis"))]
+/// feature, as the README's test command runs them: they need `redis` and `web`.
+#[cfg(all(doctest, feature = "redis", feature = "web"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

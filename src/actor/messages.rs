@@ -63,7 +63,8 @@ impl Message for Acquire {
     type Result = Result<Granted, AcquireError>;
 }
 
-/// A granted [`Acquire`].
+/// A granted [`Acquire`], and what the bucket holds for the request that comes next: what
+/// a response's rate-limit headers say.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Granted {
@@ -74,6 +75,19 @@ pub struct Granted {
     /// When the bucket granted it, on tokio's clock. The conformance bound holds over these
     /// instants; a caller runs a little later, when its task is scheduled.
     pub granted_at: Instant,
+    /// The largest amount a request sent just after this grant could take at once: the
+    /// room left in the bucket, less what still waits in its queue (0 while the queue is
+    /// longer than the room).
+    ///
+    /// For a bucket shared through Redis, the room is as of Redis's last answer to this
+    /// process, less every request of this process still waiting: it errs low. While Redis
+    /// is away and the rule is to grant, nothing is counted, and it is the capacity.
+    pub remaining: f64,
+    /// How long until the bucket has leaked empty, everything in its queue served, if
+    /// nothing more comes: when the whole capacity fits again.
+    pub empty_in: Duration,
+    /// The bucket's capacity and period.
+    pub config: BucketConfig,
 }
 
 /// Asks how full the bucket is, and whether `amount` would fit now. Reserves nothing: it only

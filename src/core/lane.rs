@@ -78,6 +78,7 @@ impl<C> Lane<C> {
                 amount,
                 waited: Duration::ZERO,
                 at: env.now,
+                outlook: self.bucket.outlook(limits, 0.0),
             };
             env.stats.record(
                 Event::Granted {
@@ -451,14 +452,17 @@ fn grant_fitting<R: Replies>(
         if answered {
             continue; // answered out of turn, and counted then
         }
+        let mut after = *bucket;
+        after.fill(limits.scaled(waiter.amount));
         let grant = Grant {
             amount: waiter.amount,
             waited: env.now.since(waiter.received),
             at: env.now,
+            outlook: after.outlook(limits, queue.queued()),
         };
         // A caller who gave up, even just now, consumes nothing.
         if fits && env.replies.send(&mut waiter.caller, Ok(grant)) {
-            bucket.fill(limits.scaled(waiter.amount));
+            *bucket = after;
             let event = Event::Granted {
                 amount: grant.amount,
                 waited: grant.waited,

@@ -16,7 +16,7 @@ use super::lane::{answer_out_of_turn, refuse_invalid};
 use super::queue::{Departures, Queue, Waiter};
 use super::{
     Admission, Bucket, BucketStats, Capacity, Env, Event, Grant, KeyedLane, Lanes, Limits, Outage,
-    Refusal, Replies, Rules, Ticket, Time, Window,
+    Outlook, Refusal, Replies, Rules, Ticket, Time, Window,
 };
 
 /// How late a grant may come: a reservation's slot is the store's, so a grant made late
@@ -87,6 +87,9 @@ pub(crate) struct ReservedLane<C> {
     pending: usize,
     /// The latest slot given so far: no later waiter gets an earlier one (FIFO).
     last_due: Time,
+    /// Where the store's schedule ended when it last answered, on this process's clock:
+    /// what grants report of the level.
+    store_schedule: Time,
     /// While the store is away and the rule is a bucket of the process's own: where that
     /// bucket's schedule of reservations ends. `None` until an outage needs it.
     local_schedule: Option<Time>,
@@ -100,6 +103,7 @@ impl<C> Default for ReservedLane<C> {
             in_flight: Vec::new(),
             pending: 0,
             last_due: Time::default(),
+            store_schedule: Time::default(),
             local_schedule: None,
             give_back: Vec::new(),
         }
@@ -163,13 +167,16 @@ impl<C> ReservedLane<C> {
     }
 
     /// Applies the store's answers to the batch in flight, in order, received at
-    /// `env.now`. Answers missing at the end count as a failed call for those requests.
+    /// `env.now`, with how far the store's schedule reached past its answer. Answers
+    /// missing at the end count as a failed call for those requests.
     pub(crate) fn apply<R: Replies<Caller = C>>(
         &mut self,
         env: &mut Env<'_, R>,
         answers: &[Reservation],
+        reach: Duration,
     ) {
         let sent = std::mem::take(&mut self.in_flight);
+        self.store_schedule = env.now.after(reach);
         if env.rules.store_reachable {
             self.local_schedule = None; // a next outage starts afresh
         }
@@ -177,7 +184,8 @@ impl<C> ReservedLane<C> {
             let retry_after = match *answer {
                 Reservation::Refused { retry_after } => retry_after,
                 Reservation::Reserved { wait, token } => {
-                    let due = env.now.after(wait).max(self.last_due);
+                    let slot = env.now.after(wait);
+                    let due = slot.max(self.last_due);
                     let replies = env.replies;
                     let waiter = self
                         .queue
@@ -193,10 +201,13 @@ impl<C> ReservedLane<C> {
                         self.cancel(env, id);
                         continue;
                     };
+                    // The store reserved the slot within what was left of the timeout when
+                    // the call went out; the call's round trip comes on top of it. Only a
+                    // slot that an earlier answer pushes later is held to the deadline.
                     let expires = waiter
                         .deadline
                         .map(|deadline| deadline.after(env.rules.expiry_grace));
-                    if expires.is_none_or(|expires| due <= expires) {
+                    if due == slot || expires.is_none_or(|expires| due <= expires) {
                         waiter.mark = Slot::Reserved {
                             due,
                             by: ReservedBy::Store { token },
@@ -204,7 +215,7 @@ impl<C> ReservedLane<C> {
                         self.last_due = due;
                         continue;
                     }
-                    // Later than its timeout by the time the answer came.
+                    // Pushed past its timeout behind an earlier slot.
                     self.give_back.push(GiveBack { amount, token });
                     due.since(env.now)
                 }
@@ -455,10 +466,16 @@ impl<C> ReservedLane<C> {
             if let Slot::Pending = waiter.mark {
                 self.pending -= 1;
             }
+            let by = match waiter.mark {
+                Slot::Reserved { by, .. } => by,
+                Slot::Pending | Slot::InFlight => ReservedBy::Open, // not granted
+            };
+            let schedules = (self.store_schedule, self.local_schedule);
             let grant = Grant {
                 amount: waiter.amount,
                 waited: env.now.since(waiter.received),
                 at: env.now,
+                outlook: outlook(env.rules, by, schedules, queue.queued(), env.now),
             };
             if ready && !gone && env.replies.send(&mut waiter.caller, Ok(grant)) {
                 let event = Event::Granted {
@@ -493,52 +510,17 @@ impl<C> ReservedLane<C> {
         }
     }
 
-    /// Answers `Timeout` to the waiters not yet reserved whose deadlines (and the front
-    /// end's grace) have passed: the store did not answer in time.
-    fn expire<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        let limits = env.rules.limits;
-        let Some(queue) = self.queue.as_deref_mut() else {
-            return;
-        };
-        let (replies, stats) = (env.replies, &mut *env.stats);
-        let (pending, give_back) = (&mut self.pending, &mut self.give_back);
-        let retry_after = self.last_due.since(env.now);
-        queue.expire(&limits, env.now, |waiter, _| {
-            match waiter.mark {
-                Slot::Pending => *pending -= 1,
-                Slot::InFlight => {} // its reservation, if made, is offered back on the answer
-                Slot::Reserved {
-                    by: ReservedBy::Store { token },
-                    ..
-                } => give_back.push(GiveBack {
-                    amount: waiter.amount,
-                    token,
-                }),
-                Slot::Reserved { .. } => {}
-            }
-            let refusal = Refusal::Timeout {
-                amount: waiter.amount,
-                timeout: timeout_of(waiter),
-                retry_after,
-            };
-            answer_out_of_turn(replies, stats, waiter, refusal);
-        });
-    }
-
-    /// Plans the next wake-up: the head's slot, or the first expiry.
+    /// Plans the next wake-up: the head's slot. Nothing else is due at a given time: a
+    /// waiter is decided by the store's answer (or, if the store is away, at once), and
+    /// its slot meets its deadline from then on.
     fn replan(&mut self, limits: &Limits) {
         let Some(queue) = self.queue.as_deref_mut() else {
             return;
         };
         queue.drop_answered_front(limits);
-        let grant = match queue.front().map(|head| head.mark) {
+        queue.plan = match queue.front().map(|head| head.mark) {
             Some(Slot::Reserved { due, .. }) => Some(Window::within(due, GRANT_SLACK)),
             _ => None,
-        };
-        let expiry = queue.next_expiry().map(Window::at);
-        queue.plan = match (grant, expiry) {
-            (Some(grant), Some(expiry)) => Some(grant.and(expiry)),
-            (grant, expiry) => grant.or(expiry),
         };
     }
 
@@ -578,6 +560,32 @@ impl<C> ReservedLane<C> {
         }
         self.last_due = due;
     }
+}
+
+/// What a grant of a slot reserved `by` reports of the bucket: the level of the schedule
+/// that slot is on (the store's as it last answered, or the process's own), with `behind`
+/// (scaled) waiting after it: every request of this process still waiting, some of which
+/// the store's schedule may count already, so that what remains errs low.
+fn outlook(
+    rules: &Rules,
+    by: ReservedBy,
+    (store_schedule, local_schedule): (Time, Option<Time>),
+    behind: f64,
+    now: Time,
+) -> Outlook {
+    let (limits, schedule) = match (by, &rules.outage) {
+        (ReservedBy::Store { .. }, _) => (&rules.limits, store_schedule),
+        (ReservedBy::Local, Outage::Local(local)) => (local, local_schedule.unwrap_or(now)),
+        // Nothing is counted while the store is away and the rule is to grant.
+        _ => {
+            return Outlook {
+                remaining: rules.limits.capacity(),
+                empty_in: Duration::ZERO,
+            }
+        }
+    };
+    let behind = limits.scaled(rules.limits.unscaled(behind));
+    level_bucket(limits, schedule.since(now), now).outlook(limits, behind)
 }
 
 /// Who takes a slot without the store, by the outage rule.
@@ -658,6 +666,13 @@ impl<C> Lanes for ReservedLane<C> {
                         amount,
                         waited: Duration::ZERO,
                         at: env.now,
+                        outlook: outlook(
+                            env.rules,
+                            reserved_by(env.rules),
+                            (self.store_schedule, self.local_schedule),
+                            0.0,
+                            env.now,
+                        ),
                     });
                 }
                 Ok(_) => {}
@@ -699,9 +714,6 @@ impl<C> Lanes for ReservedLane<C> {
         watch: impl FnOnce(&mut C, &Arc<Departures>),
     ) {
         let limits = env.rules.limits;
-        let expires_at = ticket
-            .deadline
-            .map(|deadline| deadline.after(env.rules.expiry_grace));
         env.stats.record(Event::Queued, false);
         // Decided now, without the store, if it cannot be reached: as on admission.
         let timeout = ticket.deadline.map(|deadline| deadline.since(env.now));
@@ -717,7 +729,7 @@ impl<C> Lanes for ReservedLane<C> {
             ticket.amount,
             ticket.received,
             ticket.deadline,
-            expires_at,
+            None, // never expires: see `replan`
             caller,
         );
         match slot {
@@ -743,8 +755,6 @@ impl<C> Lanes for ReservedLane<C> {
     }
 
     fn serve<R: Replies<Caller = C>>(&mut self, env: &mut Env<'_, R>) {
-        self.grant_due(env);
-        self.expire(env);
         self.grant_due(env);
         self.replan(&env.rules.limits);
     }

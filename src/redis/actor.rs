@@ -40,6 +40,9 @@ type SharedLanes = KeyedLanes<Option<String>, ReservedLane<Waiting>>;
 /// never early. Every promise of [`BucketActor`](crate::BucketActor) holds within a
 /// process: FIFO, timeouts counted from receipt (refused at once, by Redis, when the slot
 /// would come too late), free cancellation, `max_queue`, shutdowns, supervised restarts.
+/// A timeout bounds the wait for a slot; the call to Redis comes on top of it (at most
+/// its response timeout, 100 ms), so that a timeout of zero is granted whenever the
+/// request fitted when Redis looked, however far away Redis is.
 /// Across processes there is no common queue: requests of different processes are
 /// granted in the order Redis reserved them.
 ///
@@ -206,13 +209,13 @@ impl RedisBucketActor {
     fn reserved(
         &mut self,
         key: Option<String>,
-        answers: Result<Vec<Reservation>, RedisError>,
+        answers: Result<(Vec<Reservation>, Duration), RedisError>,
         ctx: &mut Context<Self>,
     ) {
         match answers {
-            Ok(answers) => {
+            Ok((answers, reach)) => {
                 self.shell.receive().with_lanes(ctx, |lanes, env| {
-                    lanes.on_lane(env, &key, |lane, env| lane.apply(env, &answers));
+                    lanes.on_lane(env, &key, |lane, env| lane.apply(env, &answers, reach));
                 });
             }
             Err(error) => {

@@ -17,6 +17,8 @@
 --              microseconds and the TAT its reservation ended the schedule at (the token
 --              that names it); or -1 and the wait it would have had, past its timeout, in
 --              which case nothing is written for it.
+--              Last comes one more integer: how far the schedule reaches past now, in
+--              microseconds, once the batch is reserved (0 if it does not).
 --   give_back  an amount and its token: what is left of the reservation (the part of it the
 --              schedule has not yet passed) is taken off, if that is safe (see below).
 --              Returns 1 if it was, 0 if the slot is kept.
@@ -77,6 +79,7 @@ if operation == 'reserve' then
   if tat > start then
     write(tat)
   end
+  answers[#answers + 1] = math.max(tat - now, 0)
   return answers
 elseif operation == 'give_back' then
   local length = math.ceil(tonumber(ARGV[4]) * per_unit)

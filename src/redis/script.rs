@@ -37,13 +37,14 @@ impl Gcra {
         self.micros_per_unit
     }
 
-    /// Reserves `batch`, in order, on the bucket at `key`.
+    /// Reserves `batch`, in order, on the bucket at `key`: the answer to each request,
+    /// and how far the schedule reaches past the answer once they are reserved.
     pub(super) async fn reserve(
         &self,
         store: &mut Store,
         key: &str,
         batch: &[Request],
-    ) -> RedisResult<Vec<Reservation>> {
+    ) -> RedisResult<(Vec<Reservation>, Duration)> {
         let mut call = self.script.key(key);
         call.arg("reserve").arg(&self.per_unit).arg(self.tolerance);
         for request in batch {
@@ -53,8 +54,13 @@ impl Gcra {
             call.arg(request.amount).arg(timeout);
         }
         let answers: Vec<i64> = store.invoke(&call).await?;
-        Ok(answers
-            .chunks_exact(2)
+        let pairs = answers.chunks_exact(2);
+        let reach = pairs
+            .remainder()
+            .first()
+            .copied()
+            .map_or(Duration::ZERO, micros);
+        let reservations = pairs
             .map(|pair| match (pair[0], pair[1]) {
                 (-1, wait) => Reservation::Refused {
                     retry_after: micros(wait),
@@ -64,7 +70,8 @@ impl Gcra {
                     token: u64::try_from(token).unwrap_or_default(),
                 },
             })
-            .collect())
+            .collect();
+        Ok((reservations, reach))
     }
 
     /// Offers `give_back` back to the bucket at `key`; true if it was taken back.

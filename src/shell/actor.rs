@@ -16,7 +16,7 @@ use crate::core::{
     Ticket, Time,
 };
 use crate::wake::{Alarm, Clock, TIMER_TICK};
-use crate::{AcquireError, BucketConfig, Capacity, Granted, Shutdown};
+use crate::{AcquireError, BucketConfig, Capacity, Shutdown};
 
 /// Actix handles a whole mailbox in one poll. After this many requests the bucket yields
 /// to the runtime, so callers on its thread see their grants when they are made, not all
@@ -48,7 +48,6 @@ pub(crate) struct Shell<L: Lanes> {
 /// every request received so far in its queue: reached only through
 /// [`Shell::receive`].
 pub(crate) struct Front<L: Lanes> {
-    config: BucketConfig,
     rules: Rules,
     lanes: L,
     lifecycle: Lifecycle<Inbox<()>>,
@@ -84,12 +83,11 @@ where
             admitted: None,
             inbox: Inbox::default(),
             front: Front {
-                config,
                 rules: Rules::new(*config.limits(), TIMER_TICK),
                 lanes: lanes(clock.now().1),
                 lifecycle: Lifecycle::Open,
                 stats: BucketStats::default(),
-                courier: Courier { clock },
+                courier: Courier { clock, config },
                 alarm: Alarm::new(true),
                 timer_running: false,
                 drain_watch: None,
@@ -251,11 +249,7 @@ where
                     // Nobody waits, but a key is held: the timer sweeps it when idle.
                     self.start_timer(ctx);
                 }
-                Decision::Now(Reply::now(Ok(Granted {
-                    amount: grant.amount,
-                    waited: grant.waited,
-                    granted_at: now,
-                })))
+                Decision::Now(Reply::now(Ok(self.courier.granted(&grant, now))))
             }
             Admission::Refused(refusal) => {
                 let error = AcquireError::from(refusal);
@@ -511,7 +505,7 @@ where
         ctx: &mut Context<A>,
     ) {
         let old = self.rules.limits;
-        self.config = config;
+        self.courier.config = config;
         self.rules.limits = *config.limits();
         info!(
             "reconfigured to {} per {:?}",
@@ -528,7 +522,7 @@ where
 impl<L: Lanes> std::fmt::Debug for Shell<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bucket")
-            .field("config", &self.front.config)
+            .field("config", &self.front.courier.config)
             .field("max_queue", &self.front.rules.max_queue)
             .field("waiters", &self.front.stats.queue_len)
             .finish_non_exhaustive()

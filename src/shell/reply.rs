@@ -12,11 +12,12 @@ use std::rc::Rc;
 
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::{Actor, Message};
+use actix_rt::time::Instant;
 use log::debug;
 
 use crate::core::{Grant, Refusal, Replies};
 use crate::wake::Clock;
-use crate::{AcquireError, Granted};
+use crate::{AcquireError, BucketConfig, Granted};
 
 /// The answer to an [`Acquire`](crate::Acquire).
 pub(crate) type AcquireResult = Result<Granted, AcquireError>;
@@ -25,10 +26,25 @@ pub(crate) type AcquireResult = Result<Granted, AcquireError>;
 pub(crate) type Waiting = Option<OneshotSender<AcquireResult>>;
 
 /// Answers waiting callers through their reply senders, with grant instants on tokio's
-/// clock.
+/// clock and the bucket's configuration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Courier {
     pub(crate) clock: Clock,
+    pub(crate) config: BucketConfig,
+}
+
+impl Courier {
+    /// `grant`, made at `at` on tokio's clock, as its caller sees it.
+    pub(crate) fn granted(&self, grant: &Grant, at: Instant) -> Granted {
+        Granted {
+            amount: grant.amount,
+            waited: grant.waited,
+            granted_at: at,
+            remaining: grant.outlook.remaining,
+            empty_in: grant.outlook.empty_in,
+            config: self.config,
+        }
+    }
 }
 
 impl Replies for Courier {
@@ -40,11 +56,7 @@ impl Replies for Courier {
 
     fn send(&self, caller: &mut Waiting, answer: Result<Grant, Refusal>) -> bool {
         let answer = answer
-            .map(|grant| Granted {
-                amount: grant.amount,
-                waited: grant.waited,
-                granted_at: self.clock.instant(grant.at),
-            })
+            .map(|grant| self.granted(&grant, self.clock.instant(grant.at)))
             .map_err(AcquireError::from);
         match &answer {
             Ok(granted) => debug!("granted {} after {:?}", granted.amount, granted.waited),

@@ -66,8 +66,13 @@ impl SharedBench {
     }
 
     fn apply(&mut self, now: Time, answers: &[Reservation]) {
+        self.apply_reaching(now, answers, Duration::ZERO);
+    }
+
+    /// As [`apply`](Self::apply), the store's schedule reaching `reach` past its answer.
+    fn apply_reaching(&mut self, now: Time, answers: &[Reservation], reach: Duration) {
         let (lane, mut env) = self.env(now);
-        lane.apply(&mut env, answers);
+        lane.apply(&mut env, answers, reach);
     }
 
     /// Serves at the start of every window the lane plans, up to `until`.
@@ -130,10 +135,11 @@ fn a_later_answer_never_grants_before_an_earlier_slot() {
 }
 
 #[test]
-fn a_refusal_by_the_store_and_a_slot_too_late_for_the_timeout_are_timeouts() {
+fn the_store_decides_timeouts_and_its_round_trip_comes_on_top() {
     let mut bench = SharedBench::new(1.0, ms(1000));
     assert_eq!(bench.acquire(at(0), 1.0, Some(ms(50))), Err(None));
     assert_eq!(bench.acquire(at(0), 1.0, Some(ms(200))), Err(None));
+    bench.run_until(at(5));
     let batch = bench.batch(at(5)).unwrap();
     assert_eq!(
         batch
@@ -143,15 +149,15 @@ fn a_refusal_by_the_store_and_a_slot_too_late_for_the_timeout_are_timeouts() {
         [Some(ms(45)), Some(ms(195))],
         "what is left of each timeout"
     );
-    // The first is refused by the store; the second reserved, but the answer came so
-    // late that its slot (at 40 + 199 ms) is past its deadline (200 ms, and a tick).
+    // The first is refused by the store. The second is reserved 190 ms after an answer
+    // that took 35 ms: granted at 230 ms, past its deadline by the call's round trip.
     bench.apply(
         at(40),
         &[
             Reservation::Refused {
                 retry_after: ms(700),
             },
-            reserved(199, 9),
+            reserved(190, 9),
         ],
     );
     let timeout = |timeout, retry_after| Refusal::Timeout {
@@ -159,21 +165,50 @@ fn a_refusal_by_the_store_and_a_slot_too_late_for_the_timeout_are_timeouts() {
         timeout,
         retry_after,
     };
-    assert_eq!(
-        bench.answers(),
-        [
-            (0, Err(timeout(ms(50), ms(700)))),
-            (1, Err(timeout(ms(200), ms(199))))
-        ]
-    );
+    assert_eq!(bench.answers(), [(0, Err(timeout(ms(50), ms(700))))]);
+    bench.run_until(at(10_000));
+    assert_eq!(bench.answers(), [(1, Ok(at(230)))]);
+    assert_eq!(bench.stats.timed_out, 1);
+
+    // A timeout of zero that the store met (it fitted when the store looked) is granted
+    // when the answer comes, however long the call took; nothing expires while waiting
+    // to be sent or answered.
+    let mut bench = SharedBench::new(1.0, ms(1000));
+    assert_eq!(bench.acquire(at(0), 1.0, Some(ms(0))), Err(None));
+    bench.run_until(at(30));
+    assert_eq!(bench.batch(at(30)).unwrap()[0].timeout, Some(ms(0)));
+    bench.run_until(at(60));
+    bench.apply(at(60), &[reserved(0, 1)]);
+    assert_eq!(bench.answers(), [(0, Ok(at(60)))]);
+}
+
+#[test]
+fn a_slot_pushed_past_its_deadline_behind_an_earlier_one_is_a_timeout() {
+    let mut bench = SharedBench::new(1.0, ms(1000));
+    assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
+    bench.batch(at(0)).unwrap();
+    assert_eq!(bench.acquire(at(0), 1.0, Some(ms(390))), Err(None));
+    // The first answer takes 100 ms: its slot is at 400 ms on this clock.
+    bench.apply(at(100), &[reserved(300, 1)]);
+    // The second's answer is quick, and its slot on the store's clock is at 390 ms:
+    // in order, it comes after the first, past its deadline.
+    assert_eq!(bench.batch(at(100)).unwrap()[0].timeout, Some(ms(290)));
+    bench.apply(at(105), &[reserved(285, 2)]);
+    let refused = Refusal::Timeout {
+        amount: 1.0,
+        timeout: ms(390),
+        retry_after: ms(295),
+    };
+    assert_eq!(bench.answers(), [(1, Err(refused))]);
     assert_eq!(
         bench.lane.take_give_backs(),
         [GiveBack {
             amount: 1.0,
-            token: 9
+            token: 2
         }]
     );
-    assert_eq!(bench.stats.timed_out, 2);
+    bench.run_until(at(10_000));
+    assert_eq!(bench.answers(), [(0, Ok(at(400)))]);
 }
 
 #[test]
@@ -388,5 +423,37 @@ fn an_answer_that_comes_while_the_store_is_away_decides_the_rest_by_the_rule() {
             ),
             (0, Ok(at(20)))
         ]
+    );
+}
+
+#[test]
+fn grants_report_the_room_on_the_schedule_the_store_last_answered() {
+    let mut bench = SharedBench::new(10.0, ms(1000));
+    for _ in 0..2 {
+        assert_eq!(bench.acquire(at(0), 1.0, None), Err(None));
+    }
+    bench.batch(at(0)).unwrap();
+    // Both fit at once; with them the store's schedule reaches 800 ms past its answer
+    // (other processes hold 6 of it). The first is granted with the second still behind.
+    let answers = [reserved(0, 1), reserved(0, 2)];
+    bench.apply_reaching(at(10), &answers, ms(800));
+    let outlooks: Vec<_> = std::mem::take(&mut *bench.replies.answers.borrow_mut())
+        .into_iter()
+        .map(|(_, answer)| {
+            let grant = answer.expect("a grant");
+            (grant.outlook.remaining, grant.outlook.empty_in)
+        })
+        .collect();
+    assert_eq!(outlooks, [(1.0, ms(900)), (2.0, ms(800))]);
+    // While the store is away and the rule is to grant, nothing is counted.
+    bench.rules.store_reachable = false;
+    bench.rules.outage = Outage::Grant;
+    let (lane, mut env) = bench.env(at(20));
+    let Admission::Granted(open) = lane.admit(&mut env, &(), 1.0, None) else {
+        panic!("granted at once");
+    };
+    assert_eq!(
+        (open.outlook.remaining, open.outlook.empty_in),
+        (10.0, ms(0))
     );
 }
