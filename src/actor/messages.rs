@@ -63,8 +63,24 @@ impl Message for Acquire {
     type Result = Result<Granted, AcquireError>;
 }
 
-/// A granted [`Acquire`], and what the bucket holds for the request that comes next: what
-/// a response's rate-limit headers say.
+/// A granted [`Acquire`], and the bucket's state just after it: what a response's
+/// rate-limit headers are made of.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix::Actor;
+/// use actix_leaky_bucket::{Acquire, BucketActor, BucketConfig};
+///
+/// #[actix_rt::main]
+/// async fn main() {
+///     let config = BucketConfig::new(10.0, Duration::from_secs(1)).unwrap();
+///     let bucket = BucketActor::new(config).start();
+///     let granted = bucket.send(Acquire::new(4.0)).await.unwrap().unwrap();
+///     assert_eq!((granted.capacity, granted.leak_rate), (10.0, 10.0));
+///     assert!(granted.remaining() <= 6.0 && granted.remaining() > 5.9);
+///     assert!(granted.empty_in() <= Duration::from_millis(400));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Granted {
@@ -75,19 +91,32 @@ pub struct Granted {
     /// When the bucket granted it, on tokio's clock. The conformance bound holds over these
     /// instants; a caller runs a little later, when its task is scheduled.
     pub granted_at: Instant,
-    /// The largest amount a request sent just after this grant could take at once: the
-    /// room left in the bucket, less what still waits in its queue (0 while the queue is
-    /// longer than the room).
+    /// The bucket's level just after this grant, plus every amount still waiting in its
+    /// queue: what must leak before the bucket is empty.
     ///
-    /// For a bucket shared through Redis, the room is as of Redis's last answer to this
-    /// process, less every request of this process still waiting: it errs low. While Redis
-    /// is away and the rule is to grant, nothing is counted, and it is the capacity.
-    pub remaining: f64,
+    /// For a bucket shared through Redis, the level is that of Redis's schedule as it last
+    /// answered this process, plus every request of this process still waiting (some of
+    /// which that schedule may count already): it errs high. While Redis is away and the
+    /// rule is to grant, nothing is counted, and it is 0.
+    pub backlog: f64,
+    /// The bucket's capacity.
+    pub capacity: f64,
+    /// The bucket's leak rate, in units per second.
+    pub leak_rate: f64,
+}
+
+impl Granted {
+    /// What a request sent just after this grant could take at once: the room left in the
+    /// bucket, less what waits in its queue (0 while the queue is longer than the room).
+    pub fn remaining(&self) -> f64 {
+        (self.capacity - self.backlog).max(0.0)
+    }
+
     /// How long until the bucket has leaked empty, everything in its queue served, if
     /// nothing more comes: when the whole capacity fits again.
-    pub empty_in: Duration,
-    /// The bucket's capacity and period.
-    pub config: BucketConfig,
+    pub fn empty_in(&self) -> Duration {
+        Duration::try_from_secs_f64(self.backlog.max(0.0) / self.leak_rate).unwrap_or(Duration::MAX)
+    }
 }
 
 /// Asks how full the bucket is, and whether `amount` would fit now. Reserves nothing: it only

@@ -5,24 +5,15 @@ use std::time::Duration;
 
 use super::Time;
 
-/// A grant, on the core's clock, with what the bucket holds for the next request.
+/// A grant, on the core's clock, with the bucket's backlog just after it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Grant {
     pub(crate) amount: f64,
     pub(crate) waited: Duration,
     pub(crate) at: Time,
-    pub(crate) outlook: Outlook,
-}
-
-/// What a bucket holds for a request that comes next, seen just after a grant.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Outlook {
-    /// What such a request could surely take at once (in the caller's units): the room
-    /// left, less what still waits.
-    pub(crate) remaining: f64,
-    /// How long until the bucket has leaked empty, everything waiting served, if nothing
-    /// more comes.
-    pub(crate) empty_in: Duration,
+    /// The level just after the grant, plus every amount still waiting (in the caller's
+    /// units): what must leak before the bucket is empty.
+    pub(crate) backlog: f64,
 }
 
 /// Why the core refused a request. The front ends add their own failures (a stopped

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Outlook, Refusal, Time, Wide};
+use super::{Refusal, Time, Wide};
 
 /// How far above the capacity a request may reach and still fit, as a fraction of the
 /// capacity: what floating-point rounding needs, and no more.
@@ -199,18 +199,10 @@ impl Bucket {
         duration_from_nanos(limits.nanos_to_leak(excess - margin), f64::ceil)
     }
 
-    /// What the bucket holds for a request that comes now, behind `behind` (scaled) that
-    /// still waits: the room left after them (an amount that surely fits at once), and
-    /// when the level and everything waiting have leaked.
-    pub(crate) fn outlook(&self, limits: &Limits, behind: f64) -> Outlook {
-        let room = -self.excess(limits, behind);
-        Outlook {
-            remaining: limits.unscaled(room).clamp(0.0, limits.capacity),
-            empty_in: duration_from_nanos(
-                limits.nanos_to_leak(self.level.plus(behind).value()),
-                f64::ceil,
-            ),
-        }
+    /// The level plus `behind` (scaled), in the caller's units: the backlog a grant
+    /// reports. A float's precision is enough for what it is for, a response's headers.
+    pub(crate) fn backlog(&self, limits: &Limits, behind: f64) -> f64 {
+        limits.unscaled(self.level.value() + behind)
     }
 
     /// Raises the level by `scaled`: the grant of a request.

@@ -78,7 +78,7 @@ impl<C> Lane<C> {
                 amount,
                 waited: Duration::ZERO,
                 at: env.now,
-                outlook: self.bucket.outlook(limits, 0.0),
+                backlog: self.bucket.backlog(limits, 0.0),
             };
             env.stats.record(
                 Event::Granted {
@@ -452,17 +452,16 @@ fn grant_fitting<R: Replies>(
         if answered {
             continue; // answered out of turn, and counted then
         }
-        let mut after = *bucket;
-        after.fill(limits.scaled(waiter.amount));
+        let scaled = limits.scaled(waiter.amount);
         let grant = Grant {
             amount: waiter.amount,
             waited: env.now.since(waiter.received),
             at: env.now,
-            outlook: after.outlook(limits, queue.queued()),
+            backlog: bucket.backlog(limits, scaled + queue.queued()),
         };
         // A caller who gave up, even just now, consumes nothing.
         if fits && env.replies.send(&mut waiter.caller, Ok(grant)) {
-            *bucket = after;
+            bucket.fill(scaled);
             let event = Event::Granted {
                 amount: grant.amount,
                 waited: grant.waited,

@@ -43,7 +43,7 @@ mod time;
 mod wide;
 
 pub use answer::Capacity;
-pub(crate) use answer::{Admission, Grant, Outlook, Refusal, Ticket};
+pub(crate) use answer::{Admission, Grant, Refusal, Ticket};
 pub(crate) use bucket::{Bucket, Limits};
 pub(crate) use front_end::{Env, Outage, Replies, Rules};
 pub(crate) use keyed::KeyedLanes;

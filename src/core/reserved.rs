@@ -16,7 +16,7 @@ use super::lane::{answer_out_of_turn, refuse_invalid};
 use super::queue::{Departures, Queue, Waiter};
 use super::{
     Admission, Bucket, BucketStats, Capacity, Env, Event, Grant, KeyedLane, Lanes, Limits, Outage,
-    Outlook, Refusal, Replies, Rules, Ticket, Time, Window,
+    Refusal, Replies, Rules, Ticket, Time, Window,
 };
 
 /// How late a grant may come: a reservation's slot is the store's, so a grant made late
@@ -475,7 +475,7 @@ impl<C> ReservedLane<C> {
                 amount: waiter.amount,
                 waited: env.now.since(waiter.received),
                 at: env.now,
-                outlook: outlook(env.rules, by, schedules, queue.queued(), env.now),
+                backlog: backlog(env.rules, by, schedules, queue.queued(), env.now),
             };
             if ready && !gone && env.replies.send(&mut waiter.caller, Ok(grant)) {
                 let event = Event::Granted {
@@ -562,30 +562,26 @@ impl<C> ReservedLane<C> {
     }
 }
 
-/// What a grant of a slot reserved `by` reports of the bucket: the level of the schedule
-/// that slot is on (the store's as it last answered, or the process's own), with `behind`
-/// (scaled) waiting after it: every request of this process still waiting, some of which
-/// the store's schedule may count already, so that what remains errs low.
-fn outlook(
+/// The backlog a grant of a slot reserved `by` reports: the level of the schedule that slot
+/// is on (the store's as it last answered, or the process's own), plus `behind` (scaled):
+/// every request of this process still waiting, some of which the store's schedule may
+/// count already, so that it errs high.
+fn backlog(
     rules: &Rules,
     by: ReservedBy,
     (store_schedule, local_schedule): (Time, Option<Time>),
     behind: f64,
     now: Time,
-) -> Outlook {
-    let (limits, schedule) = match (by, &rules.outage) {
-        (ReservedBy::Store { .. }, _) => (&rules.limits, store_schedule),
-        (ReservedBy::Local, Outage::Local(local)) => (local, local_schedule.unwrap_or(now)),
-        // Nothing is counted while the store is away and the rule is to grant.
-        _ => {
-            return Outlook {
-                remaining: rules.limits.capacity(),
-                empty_in: Duration::ZERO,
-            }
+) -> f64 {
+    let behind = rules.limits.unscaled(behind);
+    match (by, &rules.outage) {
+        (ReservedBy::Store { .. }, _) => rules.limits.leaked_in(store_schedule.since(now)) + behind,
+        (ReservedBy::Local, Outage::Local(local)) => {
+            local.leaked_in(local_schedule.unwrap_or(now).since(now)) + behind
         }
-    };
-    let behind = limits.scaled(rules.limits.unscaled(behind));
-    level_bucket(limits, schedule.since(now), now).outlook(limits, behind)
+        // Nothing is counted while the store is away and the rule is to grant.
+        _ => 0.0,
+    }
 }
 
 /// Who takes a slot without the store, by the outage rule.
@@ -666,7 +662,7 @@ impl<C> Lanes for ReservedLane<C> {
                         amount,
                         waited: Duration::ZERO,
                         at: env.now,
-                        outlook: outlook(
+                        backlog: backlog(
                             env.rules,
                             reserved_by(env.rules),
                             (self.store_schedule, self.local_schedule),

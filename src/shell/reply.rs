@@ -40,9 +40,9 @@ impl Courier {
             amount: grant.amount,
             waited: grant.waited,
             granted_at: at,
-            remaining: grant.outlook.remaining,
-            empty_in: grant.outlook.empty_in,
-            config: self.config,
+            backlog: grant.backlog,
+            capacity: self.config.capacity(),
+            leak_rate: self.config.leak_rate(),
         }
     }
 }

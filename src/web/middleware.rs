@@ -1,9 +1,10 @@
 //! The middleware: picks a request's key and cost, asks the limiter, and runs the request,
 //! holds it, or answers for it.
 
+use std::cell::Cell;
 use std::future::{ready, Ready};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use actix::Recipient;
@@ -15,8 +16,9 @@ use actix_web::{Error, HttpResponse};
 use futures::future::LocalBoxFuture;
 use log::debug;
 
-use super::{fields, problem, PeerIp, RequestKey};
-use crate::{Acquire, AcquireError, BucketConfig, Granted, Keyed};
+use super::fields::{self, Limit};
+use super::{problem, PeerIp, RequestKey};
+use crate::{Acquire, AcquireError, Granted, Keyed};
 
 type CostFn = dyn Fn(&ServiceRequest) -> f64 + Send + Sync;
 type MissingKeyFn = dyn Fn(&ServiceRequest) -> HttpResponse + Send + Sync;
@@ -62,8 +64,9 @@ type RefusedFn = dyn Fn(&ServiceRequest, &AcquireError) -> HttpResponse + Send +
 /// [`KeyedBucketActor<String>`](crate::KeyedBucketActor), or a bucket shared by several
 /// processes through Redis (feature `redis`). The middleware needs nothing else: each
 /// grant carries the bucket's configuration and what remains. A refusal carries only its
-/// wait, so its `RateLimit-Policy` is the configuration of the last grant this
-/// middleware (and its clones) saw; before any, it is left out.
+/// wait, so its `RateLimit-Policy` is the configuration of the last grant the worker saw
+/// (or, before any, another worker sharing this middleware's clones); before any at all,
+/// it is left out.
 ///
 /// Start the limiter **once**, before `HttpServer::new`, and move its address into the
 /// factory: actix-web runs the factory once per worker, and a limiter started inside it
@@ -124,8 +127,9 @@ struct Settings {
     headers_when_allowed: bool,
     on_missing_key: Arc<MissingKeyFn>,
     on_refused: Option<Arc<RefusedFn>>,
-    /// The configuration the last grant carried, for the policy of refusals.
-    last_config: Arc<Mutex<Option<BucketConfig>>>,
+    /// The limit the last grant carried, for the policy of refusals, as the workers learn
+    /// it.
+    last_limit: Arc<Mutex<Option<Limit>>>,
 }
 
 impl RateLimit {
@@ -141,7 +145,7 @@ impl RateLimit {
                 headers_when_allowed: true,
                 on_missing_key: Arc::new(missing_key),
                 on_refused: None,
-                last_config: Arc::default(),
+                last_limit: Arc::default(),
             }),
         }
     }
@@ -222,9 +226,13 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        let worker = Worker {
+            settings: Settings::clone(&self.settings),
+            last_limit: Cell::new(None),
+        };
         ready(Ok(RateLimitMiddleware {
             service: Rc::new(service),
-            settings: Arc::clone(&self.settings),
+            worker: Rc::new(worker),
         }))
     }
 }
@@ -232,7 +240,15 @@ where
 /// The service a [`RateLimit`] wraps around the routes it limits; actix-web builds it.
 pub struct RateLimitMiddleware<S> {
     service: Rc<S>,
-    settings: Arc<Settings>,
+    worker: Rc<Worker>,
+}
+
+/// The settings as one worker holds them: its own copy, so that a request touches nothing
+/// that another worker's thread writes.
+struct Worker {
+    settings: Settings,
+    /// The limit of the last grant this worker saw.
+    last_limit: Cell<Option<Limit>>,
 }
 
 impl<S> std::fmt::Debug for RateLimitMiddleware<S> {
@@ -254,12 +270,12 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let (service, settings) = (Rc::clone(&self.service), Arc::clone(&self.settings));
-        Box::pin(async move { settings.serve(request, &service).await })
+        let (service, worker) = (Rc::clone(&self.service), Rc::clone(&self.worker));
+        Box::pin(async move { worker.serve(request, &service).await })
     }
 }
 
-impl Settings {
+impl Worker {
     async fn serve<S, B>(
         &self,
         request: ServiceRequest,
@@ -268,16 +284,17 @@ impl Settings {
     where
         S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     {
-        let Some(key) = self.key.key(&request) else {
+        let settings = &self.settings;
+        let Some(key) = settings.key.key(&request) else {
             debug!("no rate-limit key for a request to {}", request.path());
-            let response = (self.on_missing_key)(&request);
+            let response = (settings.on_missing_key)(&request);
             return Ok(request.into_response(response).map_into_right_body());
         };
         let acquire = Acquire {
-            amount: (self.cost)(&request),
-            timeout: Some(self.max_wait),
+            amount: (settings.cost)(&request),
+            timeout: Some(settings.max_wait),
         };
-        let answer = match self.limiter.send(Keyed::new(key, acquire)).await {
+        let answer = match settings.limiter.send(Keyed::new(key, acquire)).await {
             Ok(answer) => answer,
             Err(stopped) => Err(AcquireError::from(stopped)),
         };
@@ -285,7 +302,7 @@ impl Settings {
             Ok(granted) => {
                 self.remember(&granted);
                 let mut response = service.call(request).await?;
-                if self.headers_when_allowed {
+                if settings.headers_when_allowed {
                     insert_all(response.headers_mut(), fields::granted(&granted), true);
                 }
                 Ok(response.map_into_left_body())
@@ -298,19 +315,24 @@ impl Settings {
         }
     }
 
+    /// Keeps the limit a grant carried: in this worker, and, when it changes, for every
+    /// worker.
     fn remember(&self, granted: &Granted) {
-        let mut last = self
-            .last_config
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *last = Some(granted.config);
+        let limit = Limit::of(granted);
+        if self.last_limit.get() != Some(limit) {
+            self.last_limit.set(Some(limit));
+            *self.shared_limit() = Some(limit);
+        }
     }
 
-    fn last_config(&self) -> Option<BucketConfig> {
-        *self
-            .last_config
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The limit of the last grant this worker saw, or, before any, another's.
+    fn last_limit(&self) -> Option<Limit> {
+        self.last_limit.get().or_else(|| *self.shared_limit())
+    }
+
+    fn shared_limit(&self) -> MutexGuard<'_, Option<Limit>> {
+        let shared = &self.settings.last_limit;
+        shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The response to a request the limiter did not grant.
@@ -318,11 +340,11 @@ impl Settings {
         match *error {
             AcquireError::Timeout { retry_after, .. }
             | AcquireError::QueueFull { retry_after, .. } => {
-                let mut response = match &self.on_refused {
+                let mut response = match &self.settings.on_refused {
                     Some(respond) => respond(request, error),
                     None => problem::quota_exceeded(refusal_detail(error, retry_after)),
                 };
-                let fields = fields::refused(self.last_config().as_ref(), retry_after);
+                let fields = fields::refused(self.last_limit().as_ref(), retry_after);
                 insert_all(response.headers_mut(), fields, false);
                 response
             }

@@ -243,48 +243,28 @@ fn the_wake_window_closes_when_the_bucket_would_run_dry() {
 }
 
 #[test]
-fn each_grant_reports_the_room_left_behind_the_queue_and_when_the_bucket_is_empty() {
+fn each_grant_reports_the_level_after_it_and_what_still_waits() {
     let mut bench = Bench::new(10.0, ms(1000));
     let first = bench.acquire(at(0), 4.0, None).expect("a grant");
-    assert_eq!(first.outlook.remaining, 6.0);
-    assert_eq!(first.outlook.empty_in, ms(400));
+    assert_eq!(first.backlog, 4.0);
     // 250 ms later 2.5 have leaked: the level is 1.5, then 7.5.
     let second = bench.acquire(at(250), 6.0, None).expect("a grant");
-    assert_eq!(second.outlook.remaining, 2.5);
-    assert_eq!(second.outlook.empty_in, ms(750));
+    assert_eq!(second.backlog, 7.5);
     // Three wait for 3 each; the first is granted at 300 ms, with two still behind it.
     for _ in 0..3 {
         assert_eq!(bench.acquire(at(250), 3.0, None), Err(None));
     }
     bench.run_until(at(10_000));
-    let outlooks: Vec<_> = bench
+    let backlogs: Vec<_> = bench
         .answers()
         .into_iter()
         .map(|(_, answer)| {
             let grant = answer.expect("a grant");
-            // The level is kept to twice a float's precision: its residue is below 1e-30.
-            let remaining = (grant.outlook.remaining * 1e9).round() / 1e9;
-            (grant.at, remaining, grant.outlook.empty_in)
+            (grant.at, grant.backlog)
         })
         .collect();
     assert_eq!(
-        outlooks,
-        [
-            (at(300), 0.0, ms(1600)),
-            (at(600), 0.0, ms(1300)),
-            (at(900), 0.0, ms(1000)),
-        ]
+        backlogs,
+        [(at(300), 16.0), (at(600), 13.0), (at(900), 10.0)]
     );
-}
-
-#[test]
-fn the_room_reported_always_fits() {
-    // 0.1 + 0.2 leaves a float's rounding under 0.7 of 1: what is reported fits.
-    let mut bench = Bench::new(1.0, ms(1000));
-    bench.acquire(at(0), 0.1, None).expect("a grant");
-    let grant = bench.acquire(at(0), 0.2, None).expect("a grant");
-    let room = grant.outlook.remaining;
-    assert!((0.7 - 1e-15..=0.7).contains(&room), "{room}");
-    let last = bench.acquire(at(0), room, None).expect("the room fits");
-    assert!(last.outlook.remaining < 1e-15);
 }

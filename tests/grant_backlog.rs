@@ -1,6 +1,7 @@
-//! Every grant says what the bucket holds for the next request: the room left behind the
-//! queue, when the bucket is empty again, and its configuration, the new one after a
-//! `Reconfigure`. What a response's rate-limit headers are made of.
+//! Every grant says the bucket's state just after it: its backlog (the level and what still
+//! waits), from which the room left and when the bucket is empty again, and its capacity and
+//! rate, the new ones after a `Reconfigure`. What a response's rate-limit headers are made
+//! of.
 
 mod common;
 
@@ -9,14 +10,17 @@ use actix_leaky_bucket::{Acquire, BucketActor, Keyed, KeyedBucketActor, Reconfig
 use common::*;
 
 #[actix_rt::test]
-async fn a_grant_reports_the_room_the_wait_until_empty_and_the_configuration() {
+async fn a_grant_reports_its_backlog_and_the_buckets_capacity_and_rate() {
     let (addr, start) = start_paused(BucketActor::new(config(10.0, ms(1000)))).await;
     let (_, first) = spawn_acquire(&addr, start, Acquire::new(4.0))
         .await
         .unwrap();
     let first = first.unwrap();
-    assert_eq!((first.remaining, first.empty_in), (6.0, ms(400)));
-    assert_eq!(first.config, config(10.0, ms(1000)));
+    assert_eq!(
+        (first.backlog, first.capacity, first.leak_rate),
+        (4.0, 10.0, 10.0)
+    );
+    assert_eq!((first.remaining(), first.empty_in()), (6.0, ms(400)));
 
     // Two wait behind a full bucket: the first is granted with the second still behind.
     addr.send(Acquire::new(6.0)).await.unwrap().unwrap();
@@ -26,13 +30,19 @@ async fn a_grant_reports_the_room_the_wait_until_empty_and_the_configuration() {
         .iter()
         .map(|(at, answer)| {
             let granted = answer.as_ref().unwrap();
-            (*at, granted.remaining.round(), granted.empty_in)
+            (
+                *at,
+                granted.backlog,
+                granted.remaining(),
+                granted.empty_in(),
+            )
         })
         .collect();
-    assert_eq!(
-        reported,
-        [(ms(200), 0.0, ms(1200)), (ms(400), 0.0, ms(1000))]
-    );
+    let expected = [
+        (ms(200), 12.0, 0.0, ms(1200)),
+        (ms(400), 10.0, 0.0, ms(1000)),
+    ];
+    assert_eq!(reported, expected);
 
     addr.send(Reconfigure(config(20.0, ms(1000))))
         .await
@@ -41,8 +51,8 @@ async fn a_grant_reports_the_room_the_wait_until_empty_and_the_configuration() {
         .await
         .unwrap();
     let after = after.unwrap();
-    assert_eq!(after.config, config(20.0, ms(1000)));
-    assert_eq!(after.remaining.round(), 9.0);
+    assert_eq!((after.capacity, after.leak_rate), (20.0, 20.0));
+    assert_eq!((after.backlog, after.remaining()), (11.0, 9.0));
 }
 
 #[actix_rt::test]
@@ -59,5 +69,8 @@ async fn a_keyed_grant_reports_its_own_keys_bucket() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((b.remaining, b.empty_in), (4.0, ms(200)));
+    assert_eq!(
+        (b.backlog, b.remaining(), b.empty_in()),
+        (1.0, 4.0, ms(200))
+    );
 }
